@@ -1,0 +1,48 @@
+"""Wrappers that make DeepMind Control tasks usable by a discrete-action, flat-observation agent (spec section 6)."""
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+MAX_BANG_BANG_DIMS = 16
+
+
+def bang_bang_actions(n_dims: int) -> np.ndarray:
+    """
+    Every corner of the [-1, 1]^n_dims box, in the index order of spec section 6.
+
+    Row ``a`` is the action for index ``a``: dimension ``i`` (0-based, the first dimension the most significant bit)
+    is +1 when bit ``n_dims - 1 - i`` of ``a`` is set, else -1. Row 0 is all -1, the last row all +1.
+
+    :param n_dims: Number of action dimensions.
+    :return: float32 array of shape (2**n_dims, n_dims).
+    """
+    bits = (np.arange(2**n_dims)[:, None] >> np.arange(n_dims - 1, -1, -1)[None, :]) & 1
+    return (2 * bits - 1).astype(np.float32)
+
+
+class BangBangWrapper(gym.ActionWrapper):
+    """
+    Discretise a Box action space into its 2**dim corners ("bang-bang" control, spec section 6).
+
+    The wrapped env takes an index in ``Discrete(2**dim)``; the corner (+-1 per dimension, unscaled) is sent to the
+    inner env. ARQ's ``action_encoding="auto"`` detects this wrapper and uses the +-1 bit code of spec section 2.
+
+    :param env: Environment with a ``Box`` action space of at most ``MAX_BANG_BANG_DIMS`` dimensions.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        if not isinstance(env.action_space, spaces.Box):
+            raise TypeError(f"BangBangWrapper needs a Box action space, got {env.action_space}")
+        n_dims = int(np.prod(env.action_space.shape))
+        if not 1 <= n_dims <= MAX_BANG_BANG_DIMS:
+            raise ValueError(
+                f"BangBangWrapper enumerates 2**dim actions and supports 1 to {MAX_BANG_BANG_DIMS} action dimensions, "
+                f"got an action space with {n_dims} dimensions ({env.action_space})"
+            )
+        self.corners = bang_bang_actions(n_dims).reshape(-1, *env.action_space.shape).astype(env.action_space.dtype)
+        self.action_space = spaces.Discrete(len(self.corners))
+
+    def action(self, action: int) -> np.ndarray:
+        return self.corners[int(action)]
