@@ -1,0 +1,328 @@
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TensorDict
+from stable_baselines3.common.utils import polyak_update
+from torch.nn import functional as F
+
+from sb3_arq.arq.buffers import ContextReplayBuffer
+from sb3_arq.arq.policies import ARQPolicy, Context, MlpPolicy
+
+SelfARQ = TypeVar("SelfARQ", bound="ARQ")
+
+
+class ARQ(OffPolicyAlgorithm):
+    """
+    ARQ: layer-local deep Q-learning with action-conditioned root mean squared Q-functions
+    (Wu & Ren, ICLR 2026, https://arxiv.org/abs/2510.06649).
+
+    A DQN-style agent (replay, epsilon-greedy, per-cell target copies, double Q) whose Q-network is a stack of cells;
+    each cell makes its own estimate Q^l(s, a), is trained only on its own TD error with its own optimizer, and no
+    gradient crosses a cell boundary (spec section 4). Defaults are the published MinAtar settings (spec section 5).
+
+    Acting: the greedy action maximises the mean of the cells' Q; each env carries its context (the cells' previous
+    activities), zero at episode start and advanced on every step, also when the action taken was random (the
+    reference code skips that update on random actions; we do not, so that training-time acting equals
+    ``predict(obs, state, episode_start)``). Training rebuilds the context of a sampled transition by replaying the
+    ``context_size`` observations before it (clipped at the episode start) through the online and target cells.
+
+    Q = goodness >= 0, so returns below zero cannot be represented: a warning is issued at the first negative reward.
+
+    :param policy: The policy model to use ("MlpPolicy" or ``ARQPolicy``).
+    :param env: The environment to learn from (if registered in Gym, can be str). Discrete actions only.
+    :param learning_rate: Learning rate of every cell's optimizer (constant or schedule of progress remaining).
+    :param buffer_size: Size of the replay buffer (the reference uses 5M for MinAtar, 4M for DMC).
+    :param learning_starts: Steps of uniformly random actions before learning starts.
+    :param batch_size: Minibatch size of each update.
+    :param tau: Target update coefficient (1 for a hard copy).
+    :param gamma: Discount factor.
+    :param train_freq: Update the model every ``train_freq`` steps (or ``(n, "episode")``).
+    :param gradient_steps: Gradient steps per rollout (-1: as many as env steps collected).
+    :param target_update_interval: Update the target cells every ``target_update_interval`` environment steps.
+    :param exploration_fraction: Fraction of the run, after ``learning_starts``, over which epsilon is annealed.
+    :param exploration_initial_eps: Epsilon when the annealing starts (it is 1 during ``learning_starts``).
+    :param exploration_final_eps: Final epsilon.
+    :param max_grad_norm: Gradient clipping of each cell, to this global norm over the cell's parameters.
+    :param context_size: Observations replayed to rebuild a sampled transition's context (spec section 3).
+    :param replay_buffer_kwargs: Keyword arguments of the ``ContextReplayBuffer``.
+    :param stats_window_size: Window size for the rollout logging (episodes).
+    :param tensorboard_log: The log location for tensorboard (if None, no logging).
+    :param policy_kwargs: Keyword arguments of the policy (``ARQPolicy``: net_arch, n_heads, goodness, ...).
+    :param verbose: Verbosity level: 0 no output, 1 info messages, 2 debug messages.
+    :param seed: Seed for the pseudo random generators.
+    :param device: Device (cpu, cuda, ...) on which the code should be run ("auto": cuda if available).
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy: ARQPolicy
+    replay_buffer: ContextReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[ARQPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 50_000,
+        batch_size: int = 512,
+        tau: float = 1.0,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        target_update_interval: int = 1000,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.01,
+        max_grad_norm: float = 1.0,
+        context_size: int = 10,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=ContextReplayBuffer,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+            supported_action_spaces=(spaces.Discrete,),
+        )
+        self.target_update_interval = target_update_interval
+        self.exploration_fraction = exploration_fraction
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.max_grad_norm = max_grad_norm
+        self.context_size = context_size
+        self.exploration_rate = 1.0
+        self._n_calls = 0  # env steps (of all envs together) since the model was created
+        self._last_context: tuple[np.ndarray, ...] | None = None
+        self._warned_negative_reward = False
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, ARQPolicy)):
+            raise ValueError(f"ARQ needs an ARQPolicy, got {self.policy_class!r}: is this file an ARQ model?")
+        if not (isinstance(self.context_size, int) and self.context_size >= 1):
+            raise ValueError(f"context_size must be an int >= 1, got {self.context_size!r}")
+        if self.policy_kwargs.get("action_encoding", "auto") == "auto":
+            from sb3_arq.envs.wrappers import BangBangWrapper  # here: importing sb3_arq.envs registers envs
+
+            bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
+            self.policy_kwargs["action_encoding"] = "binary" if bang_bang else "onehot"
+        # OffPolicyAlgorithm._setup_model without its choice of buffer class: ARQ needs the context windows.
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
+        self.policy = self.policy.to(self.device)
+        if self.replay_buffer is None:
+            self.replay_buffer = ContextReplayBuffer(
+                self.buffer_size,
+                self.observation_space,
+                self.action_space,
+                device=self.device,
+                n_envs=self.n_envs,
+                context_size=self.context_size if self.policy.uses_context else 0,
+                **self.replay_buffer_kwargs,
+            )
+        self._convert_train_freq()
+
+    def _on_step(self) -> None:
+        """Update the target cells every ``target_update_interval`` env steps, and epsilon."""
+        self._n_calls += 1
+        if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
+            polyak_update(self.policy.cells.parameters(), self.policy.cells_target.parameters(), self.tau)
+        self.exploration_rate = self._exploration_rate()
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def _exploration_rate(self) -> float:
+        """1 during ``learning_starts``, then linear to the final epsilon over ``exploration_fraction`` of the run."""
+        if self.num_timesteps < self.learning_starts:
+            return 1.0
+        annealed = (self.num_timesteps - self.learning_starts) / max(self.exploration_fraction * self._total_timesteps, 1.0)
+        return self.exploration_initial_eps + min(annealed, 1.0) * (self.exploration_final_eps - self.exploration_initial_eps)
+
+    def _contexts(self, window: th.Tensor | None) -> tuple[Context, Context, Context]:
+        """
+        Contexts of s_t (online), s_{t+1} (online) and s_{t+1} (target) rebuilt from the window x_{t-C} .. x_t.
+        """
+        if window is None:
+            return [], [], []
+        batch_size = len(window)
+        x_window = self.policy.flatten_obs(window.flatten(0, 1)).unflatten(0, window.shape[:2])
+        online = self.policy.replay_context(th.cat([x_window[:, :-1], x_window[:, 1:]]), self.policy.cells)
+        target = self.policy.replay_context(x_window[:, 1:], self.policy.cells_target)
+        return [h[:batch_size] for h in online], [h[batch_size:] for h in online], target
+
+    def train(self, gradient_steps: int, batch_size: int = 512) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = self.policy.optimizers
+        self._update_learning_rate(optimizers)
+        n_cells = len(optimizers)
+        losses = np.zeros((gradient_steps, n_cells))
+        q_means = np.zeros((gradient_steps, n_cells))
+        for step in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            obs = self.policy.flatten_obs(data.observations)
+            next_obs = self.policy.flatten_obs(data.next_observations)
+            actions = data.actions.long().flatten()
+            with th.no_grad():
+                context, next_context, target_next_context = self._contexts(data.context_observations)
+                # Double Q per cell: each cell picks a* by its own online estimate, its target copy evaluates it.
+                _, next_q_online = self.policy.q_values(next_obs, next_context, self.policy.cells)
+                next_actions = [q.argmax(dim=1) for q in next_q_online]
+                _, next_q = self.policy.q_values(next_obs, target_next_context, self.policy.cells_target, next_actions)
+                targets = [data.rewards.flatten() + (1 - data.dones.flatten()) * self.gamma * q for q in next_q]
+            _, q_values = self.policy.q_values(obs, context, self.policy.cells, [actions] * n_cells)
+            for level, (cell, q, target) in enumerate(zip(self.policy.cells, q_values, targets, strict=True)):
+                loss = F.mse_loss(q, target)
+                cell.optimizer.zero_grad()
+                loss.backward()
+                th.nn.utils.clip_grad_norm_(cell.parameters(), self.max_grad_norm)
+                cell.optimizer.step()
+                losses[step, level] = loss.item()
+                q_means[step, level] = q.mean().item()
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", losses.mean())
+        for level in range(n_cells):
+            self.logger.record(f"train/loss_cell{level}", losses[:, level].mean())
+            self.logger.record(f"train/q_cell{level}", q_means[:, level].mean())
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Epsilon-greedy action (per env) around the greedy action, carrying the context like a recurrent policy.
+
+        :param observation: The input observation(s).
+        :param state: The context returned by the previous call (None at the start).
+        :param episode_start: Per env, whether this step starts an episode (its context is reset).
+        :param deterministic: Greedy actions (no epsilon).
+        :return: The actions and the new context (None when the policy has no connection through time).
+        """
+        actions, state = self.policy.predict(observation, state, episode_start, deterministic)
+        if not deterministic and self.exploration_rate > 0:
+            actions = np.array(actions)  # a copy, also for a single (0-d) action
+            flat_actions = actions.reshape(-1)
+            for i in np.flatnonzero(np.random.rand(flat_actions.size) < self.exploration_rate):
+                flat_actions[i] = self.action_space.sample()
+        return actions, state
+
+    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Every step goes through the policy, also random ones, so that each env's context advances."""
+        actions, self._last_context = self.predict(self._last_obs, self._last_context, self._last_episode_starts)
+        return actions, actions
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        if not self._warned_negative_reward and np.any(reward < 0):
+            warnings.warn(
+                "ARQ received a negative reward: its Q-values are goodness values >= 0 and cannot represent negative "
+                "returns. Shift or rescale the rewards to be >= 0 (see the README).",
+                stacklevel=2,
+            )
+            self._warned_negative_reward = True
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        self._last_episode_starts = dones
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        if reset_num_timesteps or self._last_obs is None:
+            # The env is about to be reset: the episodes in progress end here, and so do their contexts.
+            self.replay_buffer.truncate_last_trajectory()
+            self._last_context = None
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+
+    def learn(
+        self: SelfARQ,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "ARQ",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfARQ:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | dict[str, TensorDict],
+        exact_match: bool = True,
+        device: th.device | str = "auto",
+    ) -> None:
+        params = load_path_or_dict
+        if not isinstance(params, dict):
+            _, params, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+        expected = {name: value.shape for name, value in self.policy.state_dict().items()}
+        found = {name: value.shape for name, value in params.get("policy", {}).items()}
+        differing = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
+        if exact_match and differing:
+            n_cells = len({name.split(".")[1] for name in found if name.startswith("cells.")})
+            raise ValueError(
+                f"The saved policy does not fit this ARQ: the file has {n_cells} cell(s), this model has "
+                f"{len(self.policy.cells)} of widths {self.policy.net_arch}; {len(differing)} parameter(s) differ, e.g. "
+                f"{differing[:3]}. Load it with the policy_kwargs it was saved with."
+            )
+        super().set_parameters(params, exact_match=exact_match, device=device)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_last_context"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", *(f"policy.cells.{level}.optimizer" for level in range(len(self.policy.cells)))], []

@@ -1,0 +1,59 @@
+import pytest
+import torch as th
+
+from sb3_arq.arq.cells import ARQCell, action_codes
+from tests.naive_arq import naive_activity, naive_codes, naive_q_all
+
+
+@pytest.mark.parametrize("encoding, n_actions", [("onehot", 3), ("onehot", 6), ("binary", 8)])
+@pytest.mark.parametrize("goodness", ["std", "rms", "msq"])
+def test_cell_matches_naive_spec(encoding, n_actions, goodness):
+    th.manual_seed(0)
+    input_dim, width, n_heads, batch = 23, 16, 4, 7
+    cell = ARQCell(input_dim, width, action_codes(n_actions, encoding), n_heads=n_heads, goodness=goodness).double()
+    with th.no_grad():  # non-trivial LayerNorm affine
+        cell.norm.weight.uniform_(0.5, 1.5)
+        cell.norm.bias.uniform_(-0.5, 0.5)
+    x = th.randn(batch, input_dim, dtype=th.float64)
+    params = dict(cell.state_dict())
+
+    h = cell.activity(x)
+    q_all = cell.q_values(x, h)
+    expected = naive_q_all(params, x, naive_codes(n_actions, encoding), n_heads, goodness)
+    actions = th.randint(n_actions, (batch,))
+    q_taken = cell.q_values(x, h, actions)
+
+    rel_all = ((q_all - expected).abs() / expected.abs().clamp_min(1e-12)).max().item()
+    rel_taken = ((q_taken - expected[th.arange(batch), actions]).abs() / expected.abs().max()).max().item()
+    print(f"{encoding}/{n_actions}/{goodness}: max relative error all actions {rel_all:.2e}, taken {rel_taken:.2e}")
+    assert th.allclose(h, naive_activity(params, x), rtol=1e-10, atol=1e-12)
+    assert rel_all < 1e-5 and rel_taken < 1e-5
+    assert (q_all >= 0).all()
+
+
+def test_binary_code_is_pm1_bits_lsb_first():
+    codes = action_codes(8, "binary")
+    assert codes.tolist()[0] == [-1, -1, -1]
+    assert codes.tolist()[1] == [1, -1, -1]  # bit 0 is j = 0
+    assert codes.tolist()[6] == [-1, 1, 1]
+    assert codes.tolist()[7] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("n_actions", [1, 3, 6])
+def test_binary_code_needs_power_of_two(n_actions):
+    with pytest.raises(ValueError, match="power-of-two"):
+        action_codes(n_actions, "binary")
+
+
+def test_q_is_computed_without_tiling_gradients_match_naive():
+    """The gradient of the taken action's Q matches the naive implementation's too (what training uses)."""
+    th.manual_seed(1)
+    cell = ARQCell(11, 8, action_codes(3, "onehot"), n_heads=2).double()
+    x = th.randn(5, 11, dtype=th.float64)
+    actions = th.tensor([0, 2, 1, 1, 0])
+    cell.q_values(x, cell.activity(x), actions).sum().backward()
+    fast = {name: p.grad.clone() for name, p in cell.named_parameters()}
+    params = {name: p.detach().clone().requires_grad_(True) for name, p in cell.named_parameters()}
+    naive_q_all(params, x, naive_codes(3, "onehot"), 2, "std")[th.arange(5), actions].sum().backward()
+    for name, grad in fast.items():
+        assert th.allclose(grad, params[name].grad, rtol=1e-6, atol=1e-9), name

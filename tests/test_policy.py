@@ -1,0 +1,143 @@
+import minatar.gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_arq import ARQ
+from sb3_arq.arq.buffers import ContextReplayBuffer
+from sb3_arq.arq.policies import ARQPolicy
+from tests.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
+
+minatar.gym.register_envs()
+
+
+def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
+    obs_space = spaces.Box(-1.0, 1.0, (obs_dim,), np.float32)
+    return ARQPolicy(obs_space, spaces.Discrete(n_actions), lambda _: 1e-3, **kwargs)
+
+
+def test_published_minatar_breakout_size():
+    """Spec section 5: Breakout's three cells hold 13.64M parameters, 6.82M / 4.09M / 2.73M, each in its own optimizer."""
+    model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=1000, device="cpu")
+    per_cell = [sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizers]
+    assert per_cell == [6_820_400, 4_090_200, 2_730_200]
+    assert sum(per_cell) == 13_640_800
+    assert [cell.input_dim for cell in model.policy.cells] == [1000, 1200, 800]
+    optimized = [p for opt in model.policy.optimizers for group in opt.param_groups for p in group["params"]]
+    assert len({id(p) for p in optimized}) == len(list(model.policy.cells.parameters()))  # disjoint and complete
+    assert model.policy.optimizers[0].defaults["betas"] == (0.9, 0.99)
+
+
+@pytest.mark.parametrize(
+    "flags, input_dims",
+    [
+        ({}, [6 + 8 + 4, 8 + 6 + 4 + 5, 4 + 6 + 5]),
+        ({"forward_connections": False}, [6 + 8, 8 + 6 + 4, 4 + 6 + 5]),
+        ({"recurrent_connections": False, "forward_connections": False}, [6, 8 + 6, 4 + 6]),
+        ({"recurrent_connections": False, "forward_connections": False, "input_skip": False}, [6, 8, 4]),
+    ],
+)
+def test_wiring_input_sizes(flags, input_dims):
+    policy = make_policy(net_arch=[8, 4, 5], **flags)
+    assert [cell.input_dim for cell in policy.cells] == input_dims
+    assert policy.uses_context == bool(flags.get("recurrent_connections", True) or flags.get("forward_connections", True))
+
+
+def test_policy_q_values_match_naive_wiring():
+    """Three cells with all connections, fed a context: the policy's Q equals the naive spec wiring of section 3."""
+    th.manual_seed(0)
+    policy = make_policy(net_arch=[8, 4, 5], n_heads=2).double()
+    x = th.randn(4, 6, dtype=th.float64)
+    context = [th.randn(4, w, dtype=th.float64) for w in (8, 4, 5)]
+    hs, qs = policy.q_values(x, context, policy.cells)
+    params = [dict(cell.state_dict()) for cell in policy.cells]
+    naive_hs, inputs = naive_step(params, x, context)
+    for level in range(3):
+        assert th.allclose(hs[level], naive_hs[level])
+        assert th.allclose(qs[level], naive_q_all(params[level], inputs[level], th.eye(3, dtype=th.float64), 2, "std"))
+
+
+def test_predict_carries_context_and_resets_it_at_episode_start():
+    policy = make_policy(net_arch=[8, 4])
+    obs = np.random.default_rng(0).uniform(-1, 1, (3, 6)).astype(np.float32)
+    actions, state = policy.predict(obs)
+    assert actions.shape == (3,) and len(state) == 2 and state[0].shape == (3, 8)
+    # A second step depends on the context; resetting env 1 gives its first-step action and context again.
+    _, state_2 = policy.predict(obs, state, episode_start=np.array([False, True, False]))
+    np.testing.assert_array_equal(state_2[1][1], state[1][1])
+    assert not np.array_equal(state_2[1][0], state[1][0])
+    # Single (not vectorized) observations.
+    action, single_state = policy.predict(obs[0])
+    assert np.shape(action) == () and single_state[0].shape == (1, 8)
+    # Without a time connection there is no state.
+    assert make_policy(net_arch=[8], recurrent_connections=False, forward_connections=False).predict(obs)[1] is None
+
+
+def test_rebuilt_context_matches_acting_context():
+    """
+    The context training rebuilds for step t (window x_{t-C}..x_{t-1}, from zero) equals the context acting carried:
+    exactly at t = C (the window then covers the whole episode so far); before that it is the documented clipped
+    version (the first observation repeated); after it, acting restarted from zero C steps earlier. Also checked
+    against the naive per-sample replay of the spec.
+    """
+    context_size, n_steps = 4, 12
+    model = ARQ("MlpPolicy", "CartPole-v1", context_size=context_size, policy_kwargs={"net_arch": [8, 6, 4]}, seed=3)
+    env = model.get_env()
+    buffer = ContextReplayBuffer(100, env.observation_space, env.action_space, n_envs=1, context_size=context_size)
+    obs, state, start, observations, carried = env.reset(), None, np.ones(1, bool), [], []
+    while len(observations) < n_steps:  # one episode of at least n_steps (CartPole's first steps never end it)
+        observations.append(obs[0])
+        carried.append(state)
+        action, state = model.predict(obs, state, start, deterministic=True)
+        next_obs, reward, done, infos = env.step(action)
+        assert not done[0]
+        buffer.add(obs, next_obs, action, reward, done, infos)
+        obs, start = next_obs, done
+
+    def act_over(window):
+        state = None
+        for x in window:
+            _, state = model.predict(x[None], state, deterministic=True)
+        return state
+
+    params = [dict(cell.state_dict()) for cell in model.policy.cells]
+    for t in range(n_steps):
+        slots = buffer.window_indices(np.array([t]), np.array([0]))[0]
+        window = th.as_tensor(buffer.observations[slots, 0])
+        assert np.array_equal(buffer.observations[slots, 0], np.stack(naive_window(observations, t, 0, context_size)))
+        rebuilt = model.policy.replay_context(window[None, :-1], model.policy.cells)
+        expected = act_over(naive_window(observations, t, 0, context_size)[:-1])
+        naive = naive_replay(params, [th.as_tensor(x)[None] for x in naive_window(observations, t, 0, context_size)[:-1]])
+        for level in range(3):
+            np.testing.assert_array_equal(rebuilt[level].detach().numpy(), expected[level])
+            th.testing.assert_close(rebuilt[level].detach(), naive[level], rtol=1e-5, atol=1e-6)
+            if t == context_size:
+                np.testing.assert_array_equal(rebuilt[level].detach().numpy(), carried[t][level])
+
+
+class RecordActingContext(BaseCallback):
+    """Records, at every env step of collection, the observation, its episode-start flag and the context acting made."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def _on_step(self) -> bool:
+        model = self.model
+        self.steps.append((model._last_obs.copy(), model._last_episode_starts.copy(), model._last_context))
+        return True
+
+
+def test_training_time_acting_equals_predict_loop():
+    """The context carried while collecting (random actions included) is the one predict(obs, state, start) gives."""
+    model = ARQ("MlpPolicy", "CartPole-v1", learning_starts=10_000, policy_kwargs={"net_arch": [8, 4]}, seed=0)
+    recorder = RecordActingContext()
+    model.learn(80, callback=recorder)
+    assert sum(start[0] for _, start, _ in recorder.steps) >= 3  # several episodes, so resets are exercised
+    state = None
+    for obs, start, context in recorder.steps:
+        _, state = model.policy.predict(obs, state, start)
+        for level in range(2):
+            np.testing.assert_array_equal(state[level], context[level])
