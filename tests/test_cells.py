@@ -57,3 +57,15 @@ def test_q_is_computed_without_tiling_gradients_match_naive():
     naive_q_all(params, x, naive_codes(3, "onehot"), 2, "std")[th.arange(5), actions].sum().backward()
     for name, grad in fast.items():
         assert th.allclose(grad, params[name].grad, rtol=1e-6, atol=1e-9), name
+
+
+def test_dead_cell_gets_zero_not_nan_gradients():
+    """A cell whose activity is all zero (every ReLU off) has Q = 0; its gradients must stay finite."""
+    cell = ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2)
+    with th.no_grad():
+        cell.hidden.bias.fill_(-100.0)
+    x = th.randn(6, 5)
+    q = cell.q_values(x, cell.activity(x), th.zeros(6, dtype=th.long))
+    assert (q == 0).all()
+    q.sum().backward()
+    assert all(th.isfinite(p.grad).all() for p in cell.parameters())

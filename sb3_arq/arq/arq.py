@@ -1,3 +1,5 @@
+import io
+import pathlib
 import warnings
 from typing import Any, ClassVar, TypeVar
 
@@ -115,7 +117,6 @@ class ARQ(OffPolicyAlgorithm):
             seed=seed,
             sde_support=False,
             support_multi_env=True,
-            supported_action_spaces=(spaces.Discrete,),
         )
         self.target_update_interval = target_update_interval
         self.exploration_fraction = exploration_fraction
@@ -133,6 +134,11 @@ class ARQ(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, ARQPolicy)):
             raise ValueError(f"ARQ needs an ARQPolicy, got {self.policy_class!r}: is this file an ARQ model?")
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise ValueError(
+                f"ARQ needs a Discrete action space, got {self.action_space}. Discretise a Box action space with "
+                "sb3_arq.envs.BangBangWrapper (every corner of the [-1, 1] box)."
+            )
         if not (isinstance(self.context_size, int) and self.context_size >= 1):
             raise ValueError(f"context_size must be an int >= 1, got {self.context_size!r}")
         if self.policy_kwargs.get("action_encoding", "auto") == "auto":
@@ -299,6 +305,25 @@ class ARQ(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+    @classmethod
+    def load(
+        cls: type[SelfARQ],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs,
+    ) -> SelfARQ:
+        try:
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        except KeyError as error:
+            # BaseAlgorithm.load retries a ValueError of set_parameters as an old DQN file, which fails with a KeyError.
+            if isinstance(error.__context__, ValueError):
+                raise error.__context__ from None
+            raise
 
     def set_parameters(
         self,

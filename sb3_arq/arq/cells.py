@@ -33,6 +33,12 @@ def action_codes(n_actions: int, encoding: Literal["onehot", "binary"]) -> th.Te
     raise ValueError(f"action encoding must be 'onehot' or 'binary', got {encoding!r}")
 
 
+def safe_sqrt(x: th.Tensor) -> th.Tensor:
+    """sqrt(x) for x > 0 and 0 elsewhere, with a zero (not NaN) gradient there: a dead cell must not poison its weights."""
+    positive = x > 0
+    return th.where(positive, x.where(positive, 1.0).sqrt(), 0.0)
+
+
 def goodness_of(y: th.Tensor, goodness: Goodness) -> th.Tensor:
     """
     Q = g(y) over the last axis: ``std`` (centred root mean square), ``rms`` or ``msq`` (mean square, "ARQ-MS").
@@ -42,9 +48,9 @@ def goodness_of(y: th.Tensor, goodness: Goodness) -> th.Tensor:
     :return: Q values, shape (...,); always >= 0.
     """
     if goodness == "std":
-        return th.std(y, dim=-1, correction=0)
+        return safe_sqrt((y - y.mean(dim=-1, keepdim=True)).square().mean(dim=-1))
     if goodness == "rms":
-        return y.square().mean(dim=-1).sqrt()
+        return safe_sqrt(y.square().mean(dim=-1))
     return y.square().mean(dim=-1)
 
 
@@ -111,8 +117,8 @@ class ARQCell(nn.Module):
         z2 = self._heads(self.proj_2, x, actions)
         z1 = z1 - z1.mean(dim=-1, keepdim=True)  # centring Z1's features centres every row of M
         gram = z1 @ z1.transpose(-1, -2) / self.features_dim  # (..., H, H)
-        row_var = ((gram @ z2) * z2).sum(dim=-2).clamp_min(0.0)  # z2_i^T G z2_i = mean_j (M_ij - rowmean_i)^2
-        z2 = z2 / (row_var.sqrt() + ROW_STD_EPS).unsqueeze(-2)
+        row_var = ((gram @ z2) * z2).sum(dim=-2)  # z2_i^T G z2_i = mean_j (M_ij - rowmean_i)^2
+        z2 = z2 / (safe_sqrt(row_var) + ROW_STD_EPS).unsqueeze(-2)
         m = th.tanh(z2.transpose(-1, -2) @ z1)  # (..., d, d), standardised rows
         if actions is None:
             h = h[:, None, :]

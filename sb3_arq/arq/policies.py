@@ -158,11 +158,11 @@ class ARQPolicy(BasePolicy):
         return [th.zeros(batch_size, width, device=self.device) for width in self.net_arch]
 
     def cell_input(self, level: int, x: th.Tensor, below: th.Tensor | None, context: Context) -> th.Tensor:
-        """X^level_t from the observation x_t, the (detached) activity of the cell below and the context."""
-        parts = {"below": below, "obs": x}
+        """X^level_t from the observation x_t, the activity of the cell below and the context, all as constants."""
+        parts = {"obs": x, "below": None if below is None else below.detach()}
         if self.uses_context:
-            parts["self_prev"] = context[level]
-            parts["above_prev"] = context[level + 1] if level + 1 < len(context) else None
+            parts["self_prev"] = context[level].detach()
+            parts["above_prev"] = context[level + 1].detach() if level + 1 < len(context) else None
         return th.cat([parts[name] for name in self._input_layout(level)], dim=1)
 
     def activities(self, x: th.Tensor, context: Context, cells: nn.ModuleList) -> Context:
@@ -187,8 +187,7 @@ class ARQPolicy(BasePolicy):
         hs: Context = []
         qs = []
         for level, cell in enumerate(cells):
-            below = hs[-1].detach() if hs else None
-            cell_x = self.cell_input(level, x, below, context)
+            cell_x = self.cell_input(level, x, hs[-1] if hs else None, context)
             hs.append(cell.activity(cell_x))
             qs.append(cell.q_values(cell_x, hs[-1], None if actions is None else actions[level]))
         return hs, qs

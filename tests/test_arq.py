@@ -1,0 +1,259 @@
+import gymnasium as gym
+import minatar.gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_arq import ARQ
+from tests.naive_arq import naive_codes, naive_q_all, naive_replay, naive_step
+
+minatar.gym.register_envs()
+
+SMALL = {"learning_starts": 200, "batch_size": 16, "context_size": 3, "policy_kwargs": {"net_arch": [8, 6, 5], "n_heads": 2}}
+
+
+def small_model(env="CartPole-v1", **kwargs) -> ARQ:
+    return ARQ("MlpPolicy", env, **{**SMALL, **kwargs}, device="cpu", seed=0)
+
+
+def cell_params(model: ARQ) -> list[list[th.Tensor]]:
+    return [[p.detach().clone() for p in cell.parameters()] for cell in model.policy.cells]
+
+
+def test_one_update_matches_naive_spec_learning_rule():
+    """train() against spec section 4 written naively: rebuilt contexts, per-cell double Q, MSE, per-cell clipping."""
+    gamma, lr, max_grad_norm, batch_size = 0.9, 0.5, 0.05, 16
+    model = small_model(
+        gamma=gamma,
+        max_grad_norm=max_grad_norm,
+        policy_kwargs={**SMALL["policy_kwargs"], "optimizer_class": th.optim.SGD},
+        learning_rate=lr,
+    )
+    model.learn(200)  # fills the buffer; no update yet
+    with th.no_grad():  # make the target cells differ from the online ones, as they do between target updates
+        for p in model.policy.cells_target.parameters():
+            p.add_(0.1 * th.randn_like(p))
+    online = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.policy.cells]
+    target = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.policy.cells_target]
+    before = cell_params(model)
+    np.random.seed(7)
+    data = model.replay_buffer.sample(batch_size)
+    np.random.seed(7)
+    model.train(gradient_steps=1, batch_size=batch_size)
+
+    window = data.context_observations.double()
+    x, x_next = data.observations.double(), data.next_observations.double()
+    context = naive_replay(online, list(window[:, :-1].unbind(1)))
+    next_context = naive_replay(online, list(window[:, 1:].unbind(1)))
+    target_context = naive_replay(target, list(window[:, 1:].unbind(1)))
+    codes = naive_codes(2, "onehot")
+    rows = th.arange(batch_size)
+    leaves = [{k: v.clone().requires_grad_(True) for k, v in params.items()} for params in online]
+    _, inputs = naive_step([{k: v.detach() for k, v in p.items()} for p in leaves], x, context)
+    _, next_inputs = naive_step(online, x_next, next_context)
+    _, target_inputs = naive_step(target, x_next, target_context)
+    for level, params in enumerate(leaves):
+        a_star = naive_q_all(online[level], next_inputs[level], codes, 2, "std").argmax(dim=1)
+        q_next = naive_q_all(target[level], target_inputs[level], codes, 2, "std")[rows, a_star]
+        y = data.rewards.double()[:, 0] + gamma * (1 - data.dones.double()[:, 0]) * q_next
+        q = naive_q_all(params, inputs[level], codes, 2, "std")[rows, data.actions[:, 0]]
+        assert (q > 0).all()  # no dead cell: the naive sqrt's gradient would be NaN there
+        ((q - y) ** 2).mean().backward()
+        names = [name for name, _ in model.policy.cells[level].named_parameters()]
+        grads = [params[name].grad for name in names]
+        norm = th.sqrt(sum((g**2).sum() for g in grads))
+        assert norm > max_grad_norm  # the clipping is exercised
+        for name, old, new in zip(names, before[level], model.policy.cells[level].parameters(), strict=True):
+            step = (old - new.detach()).double() / lr
+            expected = params[name].grad * max_grad_norm / (norm + 1e-6)
+            th.testing.assert_close(step, expected, rtol=2e-3, atol=2e-7, msg=f"cell {level} {name}")
+
+
+class CellsPerBackward:
+    """Records, with tensor hooks on every parameter, which cells receive a gradient between two optimizer steps."""
+
+    def __init__(self, model: ARQ):
+        self.phases: list[set[int]] = [set()]
+        for level, cell in enumerate(model.policy.cells):
+            for p in cell.parameters():
+                p.register_hook(lambda grad, level=level: self.phases[-1].add(level))
+            cell.optimizer.register_step_post_hook(lambda *_: self.phases.append(set()))
+
+
+def test_each_backward_reaches_only_its_own_cell():
+    model = small_model()
+    model.learn(200)
+    recorder = CellsPerBackward(model)
+    model.train(gradient_steps=3, batch_size=16)
+    n_cells = len(model.policy.cells)
+    assert recorder.phases[:-1] == [{level} for level in range(n_cells)] * 3
+    assert recorder.phases[-1] == set()
+
+
+def test_no_gradient_crosses_a_cell():
+    """The autograd graph of cell l's Q reaches no parameter of another cell, neither through inputs nor context."""
+    model = small_model()
+    policy = model.policy
+    x = th.randn(5, 4)
+    context = [h.requires_grad_(True) for h in policy.replay_context(th.randn(5, 3, 4), policy.cells)]
+    _, qs = policy.q_values(x, context, policy.cells, [th.zeros(5, dtype=th.long)] * 3)
+    for level, q in enumerate(qs):
+        others = [p for other, cell in enumerate(policy.cells) if other != level for p in cell.parameters()]
+        grads = th.autograd.grad(q.sum(), [*others, *context], allow_unused=True)
+        # The context was computed with gradients here on purpose: q_values still must not pass them on.
+        assert all(g is None for g in grads)
+        own = th.autograd.grad(q.sum(), list(policy.cells[level].parameters()), allow_unused=True)
+        assert all(g is not None for g in own)
+
+
+def swap_optimizer(model: ARQ, level: int) -> None:
+    cell = model.policy.cells[level]
+    cell.optimizer = th.optim.SGD(cell.parameters(), lr=1.0)
+
+
+@pytest.mark.parametrize(
+    "changed, kwargs, n_updates, unchanged",
+    [
+        (1, {}, 1, [0, 2]),  # published wiring: one update of cell 1 alone changes, whatever its rule
+        (2, {"recurrent_connections": False, "forward_connections": False}, 5, [0, 1]),  # feed-forward: cells below
+    ],
+)
+def test_changing_one_cells_learning_rule_leaves_the_others_bit_identical(tmp_path, changed, kwargs, n_updates, unchanged):
+    reference = small_model(policy_kwargs={**SMALL["policy_kwargs"], **kwargs})
+    reference.learn(200)
+    reference.save(tmp_path / "model")
+    reference.save_replay_buffer(tmp_path / "buffer")
+    other = ARQ.load(tmp_path / "model", env=reference.get_env(), device="cpu")
+    other.load_replay_buffer(tmp_path / "buffer")
+    other.set_logger(reference.logger)
+    swap_optimizer(other, changed)
+    for model in (reference, other):
+        np.random.seed(3)
+        model.train(gradient_steps=n_updates, batch_size=16)
+    a, b = cell_params(reference), cell_params(other)
+    assert not all(th.equal(x, y) for x, y in zip(a[changed], b[changed], strict=True))
+    for level in unchanged:
+        assert all(th.equal(x, y) for x, y in zip(a[level], b[level], strict=True)), level
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_learns_cartpole(seed):
+    """With the published wiring and small widths, ARQ clearly beats a random policy (~22) on CartPole-v1."""
+    model = ARQ(
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_rate=1e-3,
+        batch_size=64,
+        learning_starts=1000,
+        buffer_size=50_000,
+        target_update_interval=500,
+        exploration_fraction=0.2,
+        exploration_final_eps=0.02,
+        train_freq=2,
+        context_size=4,
+        policy_kwargs={"net_arch": [64, 64]},
+        seed=seed,
+        device="cpu",
+    )
+    model.learn(20_000)
+    mean_return, _ = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=10)
+    print(f"seed {seed}: mean eval return {mean_return:.1f}")
+    assert mean_return >= 150
+
+
+def test_save_load_round_trip(tmp_path):
+    model = small_model(exploration_fraction=0.5)
+    model.learn(400)
+    model.save(tmp_path / "arq")
+    loaded = ARQ.load(tmp_path / "arq", env=model.get_env(), device="cpu")
+    assert loaded.num_timesteps == 400 and loaded.exploration_rate == model.exploration_rate < 1.0
+    assert loaded.policy.net_arch == [8, 6, 5] and loaded.context_size == 3
+    for a, b in zip(model.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True):
+        assert th.equal(a, b)  # online and target cells
+    for a, b in zip(model.policy.optimizers, loaded.policy.optimizers, strict=True):
+        sa, sb = a.state_dict()["state"], b.state_dict()["state"]
+        assert sa.keys() == sb.keys() and len(sa) > 0
+        assert all(th.equal(sa[k]["exp_avg_sq"], sb[k]["exp_avg_sq"]) for k in sa)
+    obs = np.stack([model.observation_space.sample() for _ in range(6)])
+    state, starts = None, np.array([True] * 6)
+    loaded_state = None
+    for _ in range(4):  # the acting context too
+        action, state = model.predict(obs, state, starts, deterministic=True)
+        loaded_action, loaded_state = loaded.predict(obs, loaded_state, starts, deterministic=True)
+        np.testing.assert_array_equal(action, loaded_action)
+        starts = np.zeros(6, bool)
+    loaded.learn(300, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 700 and loaded._n_updates > model._n_updates
+
+
+def test_multi_env_callbacks_tensorboard_progress_bar(tmp_path):
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    model = ARQ("MlpPolicy", env, **SMALL, tensorboard_log=str(tmp_path / "tb"), verbose=1, device="cpu", seed=0)
+    eval_env = make_vec_env("CartPole-v1", n_envs=2)
+    eval_callback = EvalCallback(eval_env, eval_freq=100, n_eval_episodes=2, log_path=str(tmp_path))
+    checkpoints = CheckpointCallback(save_freq=150, save_path=str(tmp_path / "ckpt"), name_prefix="arq")
+    model.learn(1000, callback=[eval_callback, checkpoints], progress_bar=True)
+    assert model.num_timesteps >= 1000 and model._n_updates > 0
+    assert len(np.load(tmp_path / "evaluations.npz")["results"]) >= 2
+    assert len(list((tmp_path / "ckpt").glob("arq_*.zip"))) >= 1
+    assert list((tmp_path / "tb").glob("ARQ_1/events.out.tfevents*"))
+    assert model.replay_buffer.n_envs == 4
+
+
+def test_minatar_breakout_trains_with_small_settings():
+    model = small_model("MinAtar/Breakout-v1", buffer_size=5000)
+    assert model.replay_buffer.observations.dtype == np.bool_  # 1 byte per grid cell
+    model.learn(600)
+    assert model._n_updates > 0
+    action, state = model.predict(model.get_env().reset(), deterministic=True)
+    assert action.shape == (1,) and state[0].shape == (1, 8)
+
+
+def test_predict_epsilon_is_per_env():
+    model = small_model()
+    model.exploration_rate = 0.5
+    obs = np.zeros((400, 4), np.float32)
+    greedy, _ = model.predict(obs, deterministic=True)
+    actions, _ = model.predict(obs)
+    changed = np.mean(actions != greedy)
+    assert 0.15 < changed < 0.35  # half explore, half of those pick the other action
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, message",
+    [
+        ("Pendulum-v1", {}, "BangBangWrapper"),
+        ("CartPole-v1", {"policy_kwargs": {"action_encoding": "binary", "net_arch": [4]}}, None),
+        ("MinAtar/Breakout-v1", {"policy_kwargs": {"action_encoding": "binary"}}, "power-of-two"),
+        ("CartPole-v1", {"policy_kwargs": {"net_arch": []}}, "net_arch"),
+        ("CartPole-v1", {"policy_kwargs": {"goodness": "l2"}}, "goodness"),
+        ("CartPole-v1", {"policy_kwargs": {"act_with": 5}}, "act_with"),
+        ("CartPole-v1", {"context_size": 0}, "context_size"),
+    ],
+)
+def test_bad_input_is_refused_at_construction(env_id, kwargs, message):
+    if message is None:  # a valid combination: 2 actions have a 1-bit code
+        assert ARQ("MlpPolicy", env_id, **kwargs).policy.cells[0].codes.tolist() == [[-1.0], [1.0]]
+        return
+    with pytest.raises(ValueError, match=message):
+        ARQ("MlpPolicy", env_id, buffer_size=100, **kwargs)
+
+
+def test_loading_a_file_that_is_not_arq_or_does_not_fit(tmp_path):
+    DQN("MlpPolicy", "CartPole-v1").save(tmp_path / "dqn")
+    with pytest.raises(ValueError, match="needs an ARQPolicy"):
+        ARQ.load(tmp_path / "dqn")
+    small_model().save(tmp_path / "arq")
+    with pytest.raises(ValueError, match="the file has 3 cell"):
+        ARQ.load(tmp_path / "arq", custom_objects={"policy_kwargs": {"net_arch": [8, 6], "n_heads": 2}})
+
+
+def test_negative_rewards_warn_once():
+    model = small_model("MountainCar-v0")
+    with pytest.warns(UserWarning, match="negative reward") as record:
+        model.learn(50)
+    assert sum("negative reward" in str(w.message) for w in record) == 1
