@@ -43,12 +43,33 @@ def naive_q_all(params: dict[str, th.Tensor], x: th.Tensor, codes: th.Tensor, n_
     xa = th.cat([x_tiled, codes_tiled], dim=1)
     z1 = (xa @ params["proj_1.weight"].T).reshape(-1, n_heads, d)
     z2 = (xa @ params["proj_2.weight"].T).reshape(-1, n_heads, d)
-    m = z2.transpose(1, 2) @ z1
+    y = (naive_standardised_tanh(z2.transpose(1, 2) @ z1) @ h_tiled[:, :, None])[:, :, 0]
+    return naive_goodness(y, goodness).reshape(batch, n_actions)
+
+
+def naive_standardised_tanh(m: th.Tensor) -> th.Tensor:
     row_mean = m.mean(dim=-1, keepdim=True)
     row_std = th.sqrt(((m - row_mean) ** 2).mean(dim=-1, keepdim=True)) + 1e-6
-    m_tilde = th.tanh((m - row_mean) / row_std)
-    y = (m_tilde @ h_tiled[:, :, None])[:, :, 0]
-    return naive_goodness(y, goodness).reshape(batch, n_actions)
+    return th.tanh((m - row_mean) / row_std)
+
+
+def naive_q_all_output_conditioned(params: dict[str, th.Tensor], x: th.Tensor, n_actions: int, n_heads: int, goodness: str):
+    """ "ARQ without action conditioning": M = Z2^T Z1 is (n_actions * d) x d, goodness per block of y."""
+    batch, d = x.shape[0], params["hidden.weight"].shape[0]
+    h = naive_activity(params, x)
+    z1 = (x @ params["proj_1.weight"].T).reshape(batch, n_heads, d)
+    z2 = (x @ params["proj_2.weight"].T).reshape(batch, n_heads, n_actions * d)
+    y = (naive_standardised_tanh(z2.transpose(1, 2) @ z1) @ h[:, :, None])[:, :, 0]
+    return th.stack([naive_goodness(y[:, a * d : (a + 1) * d], goodness) for a in range(n_actions)], dim=1)
+
+
+def naive_q_all_ad(params: dict[str, th.Tensor], x: th.Tensor, n_actions: int, n_heads: int) -> th.Tensor:
+    """The AD cell: Z2 is H x n_actions, Q = tanh(standardised Z2^T Z1) h."""
+    batch, d = x.shape[0], params["hidden.weight"].shape[0]
+    h = naive_activity(params, x)
+    z1 = (x @ params["proj_1.weight"].T).reshape(batch, n_heads, d)
+    z2 = (x @ params["proj_2.weight"].T).reshape(batch, n_heads, n_actions)
+    return (naive_standardised_tanh(z2.transpose(1, 2) @ z1) @ h[:, :, None])[:, :, 0]
 
 
 def naive_cell_input(level: int, n_cells: int, x: th.Tensor, below: th.Tensor | None, context: list[th.Tensor]) -> th.Tensor:
@@ -82,3 +103,32 @@ def naive_replay(cells: list[dict[str, th.Tensor]], window: list[th.Tensor]) -> 
 def naive_window(observations: list[np.ndarray], t: int, episode_start: int, context_size: int) -> list[np.ndarray]:
     """x_{t-C} .. x_t, repeating the episode's first observation where the window reaches before it."""
     return [observations[max(t - k, episode_start)] for k in range(context_size, -1, -1)]
+
+
+def naive_td_losses(
+    online: list[dict[str, th.Tensor]], target: list[dict[str, th.Tensor]], data, gamma: float, codes: th.Tensor, n_heads: int
+) -> list[th.Tensor]:
+    """
+    Per-cell TD losses of spec section 4 (goodness std, all three connection types) for a sampled batch: contexts
+    rebuilt from the window, double Q with each cell's own argmax and target copy, plain MSE. Gradients reach a
+    cell's tensors in ``online`` only through that cell's own Q.
+    """
+    dtype = online[0]["hidden.weight"].dtype
+    x, x_next = data.observations.flatten(1).to(dtype), data.next_observations.flatten(1).to(dtype)
+    window = list(data.context_observations.flatten(2).to(dtype).unbind(1))
+    rewards, dones = data.rewards[:, 0].to(dtype), data.dones[:, 0].to(dtype)
+    rows, actions = th.arange(len(x)), data.actions[:, 0].long()
+    frozen = [{k: v.detach() for k, v in params.items()} for params in online]
+    with th.no_grad():
+        _, inputs = naive_step(frozen, x, naive_replay(frozen, window[:-1]))
+        _, next_inputs = naive_step(frozen, x_next, naive_replay(frozen, window[1:]))
+        _, target_inputs = naive_step(target, x_next, naive_replay(target, window[1:]))
+    losses = []
+    for level, params in enumerate(online):
+        with th.no_grad():
+            a_star = naive_q_all(frozen[level], next_inputs[level], codes, n_heads, "std").argmax(dim=1)
+            q_next = naive_q_all(target[level], target_inputs[level], codes, n_heads, "std")[rows, a_star]
+            y = rewards + gamma * (1 - dones) * q_next
+        q = naive_q_all(params, inputs[level], codes, n_heads, "std")[rows, actions]
+        losses.append(((q - y) ** 2).mean())
+    return losses

@@ -1,8 +1,8 @@
 import pytest
 import torch as th
 
-from sb3_arq.arq.cells import ARQCell, action_codes
-from tests.naive_arq import naive_activity, naive_codes, naive_q_all
+from sb3_arq.arq.cells import ADCell, ARQCell, OutputConditionedARQCell, action_codes
+from tests.naive_arq import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
 
 
 @pytest.mark.parametrize("encoding, n_actions", [("onehot", 3), ("onehot", 6), ("binary", 8)])
@@ -10,10 +10,9 @@ from tests.naive_arq import naive_activity, naive_codes, naive_q_all
 def test_cell_matches_naive_spec(encoding, n_actions, goodness):
     th.manual_seed(0)
     input_dim, width, n_heads, batch = 23, 16, 4, 7
-    cell = ARQCell(input_dim, width, action_codes(n_actions, encoding), n_heads=n_heads, goodness=goodness).double()
-    with th.no_grad():  # non-trivial LayerNorm affine
-        cell.norm.weight.uniform_(0.5, 1.5)
-        cell.norm.bias.uniform_(-0.5, 0.5)
+    cell = randomise_norm(
+        ARQCell(input_dim, width, action_codes(n_actions, encoding), n_heads=n_heads, goodness=goodness).double()
+    )
     x = th.randn(batch, input_dim, dtype=th.float64)
     params = dict(cell.state_dict())
 
@@ -29,6 +28,47 @@ def test_cell_matches_naive_spec(encoding, n_actions, goodness):
     assert th.allclose(h, naive_activity(params, x), rtol=1e-10, atol=1e-12)
     assert rel_all < 1e-5 and rel_taken < 1e-5
     assert (q_all >= 0).all()
+
+
+def randomise_norm(cell):
+    with th.no_grad():  # non-trivial LayerNorm affine
+        cell.norm.weight.uniform_(0.5, 1.5)
+        cell.norm.bias.uniform_(-0.5, 0.5)
+    return cell
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["output-std", "output-rms", "output-msq", "ad"],
+)
+def test_variant_cells_match_naive_spec(variant):
+    """ARQ without action conditioning (every goodness) and the AD cell, all actions and taken actions."""
+    th.manual_seed(0)
+    input_dim, width, n_heads, n_actions, batch = 19, 12, 4, 5, 6
+    if variant == "ad":
+        cell = ADCell(input_dim, width, n_actions, n_heads=n_heads)
+    else:
+        cell = OutputConditionedARQCell(input_dim, width, n_actions, n_heads=n_heads, goodness=variant.split("-")[1])
+    cell = randomise_norm(cell.double())
+    x = th.randn(batch, input_dim, dtype=th.float64)
+    params = dict(cell.state_dict())
+    if variant == "ad":
+        expected = naive_q_all_ad(params, x, n_actions, n_heads)
+    else:
+        expected = naive_q_all_output_conditioned(params, x, n_actions, n_heads, variant.split("-")[1])
+    h = cell.activity(x)
+    actions = th.randint(n_actions, (batch,))
+    q_all, q_taken = cell.q_values(x, h), cell.q_values(x, h, actions)
+    rel = ((q_all - expected).abs() / expected.abs().max()).max().item()
+    print(f"{variant}: max relative error {rel:.2e}")
+    assert rel < 1e-5
+    th.testing.assert_close(q_taken, expected[th.arange(batch), actions], rtol=1e-10, atol=1e-12)
+    assert sum(p.numel() for p in cell.parameters()) == (
+        width * input_dim
+        + 3 * width
+        + n_heads * width * input_dim
+        + n_heads * input_dim * (n_actions if variant == "ad" else n_actions * width)
+    )
 
 
 def test_binary_code_is_pm1_bits_lsb_first():
@@ -59,9 +99,12 @@ def test_q_is_computed_without_tiling_gradients_match_naive():
         assert th.allclose(grad, params[name].grad, rtol=1e-6, atol=1e-9), name
 
 
-def test_dead_cell_gets_zero_not_nan_gradients():
+@pytest.mark.parametrize(
+    "make_cell", [lambda: ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2), lambda: OutputConditionedARQCell(5, 4, 3, 2)]
+)
+def test_dead_cell_gets_zero_not_nan_gradients(make_cell):
     """A cell whose activity is all zero (every ReLU off) has Q = 0; its gradients must stay finite."""
-    cell = ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2)
+    cell = make_cell()
     with th.no_grad():
         cell.hidden.bias.fill_(-100.0)
     x = th.randn(6, 5)

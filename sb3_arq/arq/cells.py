@@ -1,4 +1,4 @@
-"""The ARQ cell (spec section 2): a layer that makes its own action-conditioned Q estimate."""
+"""The cells (spec section 2): layers that each make their own Q estimate. ARQ's, its no-conditioning ablation, AD's."""
 
 from typing import Literal
 
@@ -54,44 +54,89 @@ def goodness_of(y: th.Tensor, goodness: Goodness) -> th.Tensor:
     return y.square().mean(dim=-1)
 
 
-class ARQCell(nn.Module):
+def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
     """
-    One ARQ cell (spec section 2). With X the cell's input, e(a) the action code, d = ``features_dim``, H = ``n_heads``:
+    y = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h with M = Z2^T Z1, row statistics over Z1's feature axis.
 
-        h    = LayerNorm(ReLU(W_h X + b_h))                   action-free activity, what other cells receive
-        Z1   = reshape(W_1 [X, e(a)], H x d),  Z2 = reshape(W_2 [X, e(a)], H x d)     head-major
-        M    = Z2^T Z1                                         d x d, rank <= H
-        Mt   = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6))
-        y_a  = Mt h,   Q(X, a) = g(y_a)
+    Centring Z1's features centres every row of M, and the row variance is z2_i^T G z2_i with G the H x H Gram
+    matrix of the centred Z1 over d, so M is formed once, already standardised (spec section 2, exact speed-ups).
 
-    Computed exactly but without tiling X over actions: W [X, e(a)] = W_x X + W_e e(a), and the row statistics of M
-    come from the H x H Gram matrix of the feature-centred Z1, so M is formed once, already standardised.
-    Each cell is trained alone; its optimizer is attached by the policy (spec section 4).
+    :param z1: Z1, shape (..., H, d).
+    :param z2: Z2, shape (..., H, R): one row of M per column.
+    :param h: Activity, shape broadcastable to (..., d).
+    :return: y, shape (..., R).
+    """
+    z1 = z1 - z1.mean(dim=-1, keepdim=True)
+    gram = z1 @ z1.transpose(-1, -2) / z1.shape[-1]
+    row_var = ((gram @ z2) * z2).sum(dim=-2)
+    z2 = z2 / (safe_sqrt(row_var) + ROW_STD_EPS).unsqueeze(-2)
+    m = th.tanh(z2.transpose(-1, -2) @ z1)  # (..., R, d)
+    return (m @ h.unsqueeze(-1)).squeeze(-1)
 
-    :param input_dim: Size of X.
+
+class LocalCell(nn.Module):
+    """
+    What every cell shares: the action-free activity h = LayerNorm(ReLU(W_h X + b_h)) that the other cells receive.
+    A cell is trained alone, with its own optimizer, attached by the policy (spec section 4).
+
+    :param input_dim: Size of the cell's input X.
     :param features_dim: Width d.
-    :param codes: Action codes e(a), shape (n_actions, code size), see ``action_codes``.
     :param n_heads: Number of heads H (the rank of M).
-    :param goodness: The goodness g that turns y into Q.
     """
 
-    optimizer: th.optim.Optimizer  # the cell's own optimizer, set by ARQPolicy
+    optimizer: th.optim.Optimizer
 
-    def __init__(self, input_dim: int, features_dim: int, codes: th.Tensor, n_heads: int = 8, goodness: Goodness = "std"):
+    def __init__(self, input_dim: int, features_dim: int, n_heads: int):
         super().__init__()
         self.input_dim = input_dim
         self.features_dim = features_dim
         self.n_heads = n_heads
-        self.goodness = goodness
-        self.register_buffer("codes", codes.float(), persistent=False)
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
-        self.proj_1 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_1
-        self.proj_2 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_2
 
     def activity(self, x: th.Tensor) -> th.Tensor:
         """h = LayerNorm(ReLU(W_h X + b_h)), shape (batch, d)."""
         return self.norm(th.relu(self.hidden(x)))
+
+    def _project(self, proj: nn.Linear, x: th.Tensor, n_columns: int) -> th.Tensor:
+        """W X as (batch, H, n_columns), head-major (output k * n_columns + i is head k, column i)."""
+        return proj(x).unflatten(-1, (self.n_heads, n_columns))
+
+    def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
+        """
+        Q(X, a) for the given actions, or for every action.
+
+        :param x: Cell input X, shape (batch, input_dim).
+        :param h: The cell's activity for X (``activity(x)``), shape (batch, d).
+        :param actions: Action index per sample, shape (batch,), or None for all actions.
+        :return: Q values, shape (batch,) for given actions, (batch, n_actions) for all actions.
+        """
+        raise NotImplementedError
+
+
+class ARQCell(LocalCell):
+    """
+    The ARQ cell (spec section 2), action-conditioned at the input. With e(a) the action code:
+
+        Z1  = reshape(W_1 [X, e(a)], H x d),  Z2 = reshape(W_2 [X, e(a)], H x d)
+        M   = Z2^T Z1                                         d x d, rank <= H
+        y_a = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h,   Q(X, a) = g(y_a)
+
+    X is not tiled over actions: W [X, e(a)] = W_x X + W_e e(a).
+
+    :param input_dim: Size of X.
+    :param features_dim: Width d.
+    :param codes: Action codes e(a), shape (n_actions, code size), see ``action_codes``.
+    :param n_heads: Number of heads H.
+    :param goodness: The goodness g that turns y into Q.
+    """
+
+    def __init__(self, input_dim: int, features_dim: int, codes: th.Tensor, n_heads: int = 8, goodness: Goodness = "std"):
+        super().__init__(input_dim, features_dim, n_heads)
+        self.goodness = goodness
+        self.register_buffer("codes", codes.float(), persistent=False)
+        self.proj_1 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_1
+        self.proj_2 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_2
 
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
         """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
@@ -105,22 +150,59 @@ class ARQCell(nn.Module):
         return z.unflatten(-1, (self.n_heads, self.features_dim))
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
-        """
-        Q(X, a) for the given actions, or for every action.
-
-        :param x: Cell input X, shape (batch, input_dim).
-        :param h: The cell's activity for X (``activity(x)``), shape (batch, d).
-        :param actions: Action index per sample, shape (batch,), or None for all actions.
-        :return: Q values, shape (batch,) for given actions, (batch, n_actions) for all actions.
-        """
-        z1 = self._heads(self.proj_1, x, actions)
-        z2 = self._heads(self.proj_2, x, actions)
-        z1 = z1 - z1.mean(dim=-1, keepdim=True)  # centring Z1's features centres every row of M
-        gram = z1 @ z1.transpose(-1, -2) / self.features_dim  # (..., H, H)
-        row_var = ((gram @ z2) * z2).sum(dim=-2)  # z2_i^T G z2_i = mean_j (M_ij - rowmean_i)^2
-        z2 = z2 / (safe_sqrt(row_var) + ROW_STD_EPS).unsqueeze(-2)
-        m = th.tanh(z2.transpose(-1, -2) @ z1)  # (..., d, d), standardised rows
-        if actions is None:
-            h = h[:, None, :]
-        y = (m @ h.unsqueeze(-1)).squeeze(-1)  # (..., d)
+        z1, z2 = self._heads(self.proj_1, x, actions), self._heads(self.proj_2, x, actions)
+        y = tanh_standardised_product(z1, z2, h if actions is not None else h[:, None, :])
         return goodness_of(y, self.goodness)
+
+
+class OutputConditionedARQCell(LocalCell):
+    """
+    "ARQ without action conditioning" (spec section 2, ablation): no action in the input; Z2 has one block of d
+    columns per action, M = Z2^T Z1 is (n_actions * d) x d, and the goodness is taken per block of y.
+
+    :param input_dim: Size of X.
+    :param features_dim: Width d.
+    :param n_actions: Number of actions.
+    :param n_heads: Number of heads H.
+    :param goodness: The goodness g applied to each action's block of y.
+    """
+
+    def __init__(self, input_dim: int, features_dim: int, n_actions: int, n_heads: int = 8, goodness: Goodness = "std"):
+        super().__init__(input_dim, features_dim, n_heads)
+        self.n_actions = n_actions
+        self.goodness = goodness
+        self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
+        self.proj_2 = nn.Linear(input_dim, n_heads * n_actions * features_dim, bias=False)  # W_2
+
+    def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
+        z1 = self._project(self.proj_1, x, self.features_dim)
+        z2 = self._project(self.proj_2, x, self.n_actions * self.features_dim).unflatten(-1, (self.n_actions, -1))
+        if actions is None:
+            y = tanh_standardised_product(z1, z2.flatten(-2), h).unflatten(-1, (self.n_actions, -1))
+            return goodness_of(y, self.goodness)
+        # The rows of M are standardised one by one, so the taken action's block alone is exact.
+        z2 = z2[th.arange(len(x)), :, actions]  # (batch, H, d)
+        return goodness_of(tanh_standardised_product(z1, z2, h), self.goodness)
+
+
+class ADCell(LocalCell):
+    """
+    The Artificial Dopamine cell (Guan et al., NeurIPS 2024), ARQ's predecessor (spec section 2): Z2 = W_2 X is
+    H x n_actions and Q = tanh(rowstandardise(Z2^T Z1)) h directly, one scalar per action (output tied to n_actions).
+
+    :param input_dim: Size of X.
+    :param features_dim: Width d.
+    :param n_actions: Number of actions.
+    :param n_heads: Number of heads H.
+    """
+
+    def __init__(self, input_dim: int, features_dim: int, n_actions: int, n_heads: int = 8):
+        super().__init__(input_dim, features_dim, n_heads)
+        self.n_actions = n_actions
+        self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
+        self.proj_2 = nn.Linear(input_dim, n_heads * n_actions, bias=False)  # W_2
+
+    def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
+        z1 = self._project(self.proj_1, x, self.features_dim)
+        q = tanh_standardised_product(z1, self._project(self.proj_2, x, self.n_actions), h)
+        return q if actions is None else q[th.arange(len(x)), actions]

@@ -11,7 +11,7 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim, prepro
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_arq.arq.cells import GOODNESS, ARQCell, Goodness, action_codes
+from sb3_arq.arq.cells import GOODNESS, ADCell, ARQCell, Goodness, LocalCell, OutputConditionedARQCell, action_codes
 
 Context = list[th.Tensor]  # h^l_{t-1} for every cell l, each of shape (batch, d_l)
 
@@ -33,16 +33,20 @@ class ARQPolicy(BasePolicy):
     :param action_space: Discrete action space.
     :param lr_schedule: Learning rate schedule, applied to every cell's optimizer.
     :param net_arch: Width of each cell, bottom to top (L = len(net_arch)); default [400, 200, 200] (MinAtar).
+    :param cell: "arq" (``ARQCell``) or "ad" (``ADCell``, the Artificial Dopamine cell of the paper's comparison).
+    :param action_conditioning: For ARQ cells, "input" (the action code is part of the input, default) or "output"
+        (the paper's "ARQ without action conditioning" ablation, ``OutputConditionedARQCell``); AD cells are "output".
     :param n_heads: Number of heads H of every cell (the rank of M).
-    :param goodness: How y becomes Q: "std" (reference code), "rms" (paper) or "msq" (ARQ-MS ablation).
-    :param action_encoding: Action code e(a): "onehot" or "binary" (+-1 bits, power-of-two action counts). "auto" is
-        resolved by ARQ (binary behind ``BangBangWrapper``, else onehot) and means "onehot" for a bare policy.
+    :param goodness: How an ARQ cell's y becomes Q: "std" (reference code), "rms" (paper) or "msq" (ARQ-MS ablation).
+    :param action_encoding: Action code e(a) of input-conditioned ARQ cells: "onehot" or "binary" (+-1 bits,
+        power-of-two action counts). "auto" is resolved by ARQ (binary behind ``BangBangWrapper``, else onehot) and
+        means "onehot" for a bare policy. Cells conditioned at the output use no action code.
     :param input_skip: Cells above the first also see the observation.
     :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1}.
     :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above.
     :param act_with: Greedy action from "mean" (mean of the cells' Q), "last" (top cell) or a cell index.
     :param optimizer_class: Optimizer of every cell.
-    :param optimizer_kwargs: Its keyword arguments (default: Adam's betas (0.9, 0.99) as in the reference).
+    :param optimizer_kwargs: Its keyword arguments (default for Adam: betas (0.9, 0.99) as in the reference, fused).
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class ARQPolicy(BasePolicy):
         action_space: spaces.Discrete,
         lr_schedule: Schedule,
         net_arch: list[int] | None = None,
+        cell: Literal["arq", "ad"] = "arq",
+        action_conditioning: Literal["input", "output"] | None = None,
         n_heads: int = 8,
         goodness: Goodness = "std",
         action_encoding: Literal["onehot", "binary", "auto"] = "auto",
@@ -62,7 +68,7 @@ class ARQPolicy(BasePolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
     ):
         if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
-            optimizer_kwargs = {"betas": (0.9, 0.99)}
+            optimizer_kwargs = {"betas": (0.9, 0.99), "fused": True}
         super().__init__(
             observation_space,
             action_space,
@@ -80,12 +86,26 @@ class ARQPolicy(BasePolicy):
             raise ValueError(f"net_arch must be a non-empty list of positive ints (one width per cell), got {net_arch!r}")
         if goodness not in GOODNESS:
             raise ValueError(f"goodness must be one of {GOODNESS}, got {goodness!r}")
+        if cell not in ("arq", "ad"):
+            raise ValueError(f"cell must be 'arq' or 'ad', got {cell!r}")
+        if action_conditioning is None:
+            action_conditioning = "input" if cell == "arq" else "output"
+        if action_conditioning not in ("input", "output") or (cell == "ad" and action_conditioning != "output"):
+            raise ValueError(
+                f"action_conditioning must be 'input' or 'output' ('output' for cell='ad'), got {action_conditioning!r}"
+            )
+        if cell == "ad" and goodness != "std":
+            raise ValueError(
+                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={goodness!r}"
+            )
         if not (isinstance(n_heads, int) and n_heads > 0):
             raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
         if not (act_with in ("mean", "last") or (isinstance(act_with, int) and -len(net_arch) <= act_with < len(net_arch))):
             raise ValueError(f"act_with must be 'mean', 'last' or a cell index in [0, {len(net_arch)}), got {act_with!r}")
 
         self.net_arch = list(net_arch)
+        self.cell = cell
+        self.action_conditioning = action_conditioning
         self.n_heads = n_heads
         self.goodness = goodness
         self.action_encoding = action_encoding
@@ -115,12 +135,18 @@ class ARQPolicy(BasePolicy):
             layout["above_prev"] = self.net_arch[level + 1]
         return layout
 
+    def _make_cell(self, input_dim: int, width: int) -> LocalCell:
+        n_actions = int(self.action_space.n)
+        if self.cell == "ad":
+            return ADCell(input_dim, width, n_actions, self.n_heads)
+        if self.action_conditioning == "output":
+            return OutputConditionedARQCell(input_dim, width, n_actions, self.n_heads, self.goodness)
+        codes = action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding)
+        return ARQCell(input_dim, width, codes, self.n_heads, self.goodness)
+
     def _build(self, lr_schedule: Schedule) -> None:
-        encoding = "onehot" if self.action_encoding == "auto" else self.action_encoding
-        codes = action_codes(int(self.action_space.n), encoding)
         self.cells = nn.ModuleList(
-            ARQCell(sum(self._input_layout(level).values()), width, codes, self.n_heads, self.goodness)
-            for level, width in enumerate(self.net_arch)
+            self._make_cell(sum(self._input_layout(level).values()), width) for level, width in enumerate(self.net_arch)
         )
         self.cells_target = copy.deepcopy(self.cells)
         self.cells_target.requires_grad_(False)
@@ -137,6 +163,8 @@ class ARQPolicy(BasePolicy):
             observation_space=self.observation_space,
             action_space=self.action_space,
             net_arch=self.net_arch,
+            cell=self.cell,
+            action_conditioning=self.action_conditioning,
             n_heads=self.n_heads,
             goodness=self.goodness,
             action_encoding=self.action_encoding,
