@@ -112,3 +112,17 @@ def test_dead_cell_gets_zero_not_nan_gradients(make_cell):
     assert (q == 0).all()
     q.sum().backward()
     assert all(th.isfinite(p.grad).all() for p in cell.parameters())
+
+
+def test_compiled_cell_matches_eager():
+    """compile_cells: the torch.compile'd product gives the eager values and gradients (float rounding aside)."""
+    th.manual_seed(0)
+    eager = ARQCell(9, 6, action_codes(3, "onehot"), n_heads=2)
+    compiled = ARQCell(9, 6, action_codes(3, "onehot"), n_heads=2, compiled=True)
+    compiled.load_state_dict(eager.state_dict())
+    x, actions = th.randn(5, 9), th.tensor([0, 1, 2, 1, 0])
+    for cell in (eager, compiled):
+        cell.q_values(x, cell.activity(x), actions).sum().backward()
+    th.testing.assert_close(compiled.q_values(x, compiled.activity(x)), eager.q_values(x, eager.activity(x)))
+    for p, q in zip(compiled.parameters(), eager.parameters(), strict=True):
+        th.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)

@@ -1,5 +1,6 @@
 """The cells (spec section 2): layers that each make their own Q estimate. ARQ's, its no-conditioning ablation, AD's."""
 
+import functools
 from typing import Literal
 
 import torch as th
@@ -74,6 +75,12 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.
     return (m @ h.unsqueeze(-1)).squeeze(-1)
 
 
+@functools.cache
+def compiled_tanh_standardised_product():
+    """``tanh_standardised_product`` through torch.compile (one compiled function shared by every cell)."""
+    return th.compile(tanh_standardised_product, dynamic=True)
+
+
 class LocalCell(nn.Module):
     """
     What every cell shares: the action-free activity h = LayerNorm(ReLU(W_h X + b_h)) that the other cells receive.
@@ -82,21 +89,27 @@ class LocalCell(nn.Module):
     :param input_dim: Size of the cell's input X.
     :param features_dim: Width d.
     :param n_heads: Number of heads H (the rank of M).
+    :param compiled: Compute y through torch.compile (see ``compiled_tanh_standardised_product``).
     """
 
     optimizer: th.optim.Optimizer
 
-    def __init__(self, input_dim: int, features_dim: int, n_heads: int):
+    def __init__(self, input_dim: int, features_dim: int, n_heads: int, compiled: bool = False):
         super().__init__()
         self.input_dim = input_dim
         self.features_dim = features_dim
         self.n_heads = n_heads
+        self.compiled = compiled
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
 
     def activity(self, x: th.Tensor) -> th.Tensor:
         """h = LayerNorm(ReLU(W_h X + b_h)), shape (batch, d)."""
         return self.norm(th.relu(self.hidden(x)))
+
+    def _product(self, z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
+        product = compiled_tanh_standardised_product() if self.compiled else tanh_standardised_product
+        return product(z1, z2, h)
 
     def _project(self, proj: nn.Linear, x: th.Tensor, n_columns: int) -> th.Tensor:
         """W X as (batch, H, n_columns), head-major (output k * n_columns + i is head k, column i)."""
@@ -129,10 +142,19 @@ class ARQCell(LocalCell):
     :param codes: Action codes e(a), shape (n_actions, code size), see ``action_codes``.
     :param n_heads: Number of heads H.
     :param goodness: The goodness g that turns y into Q.
+    :param compiled: Compute y through torch.compile.
     """
 
-    def __init__(self, input_dim: int, features_dim: int, codes: th.Tensor, n_heads: int = 8, goodness: Goodness = "std"):
-        super().__init__(input_dim, features_dim, n_heads)
+    def __init__(
+        self,
+        input_dim: int,
+        features_dim: int,
+        codes: th.Tensor,
+        n_heads: int = 8,
+        goodness: Goodness = "std",
+        compiled: bool = False,
+    ):
+        super().__init__(input_dim, features_dim, n_heads, compiled)
         self.goodness = goodness
         self.register_buffer("codes", codes.float(), persistent=False)
         self.proj_1 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_1
@@ -151,7 +173,7 @@ class ARQCell(LocalCell):
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1, z2 = self._heads(self.proj_1, x, actions), self._heads(self.proj_2, x, actions)
-        y = tanh_standardised_product(z1, z2, h if actions is not None else h[:, None, :])
+        y = self._product(z1, z2, h if actions is not None else h[:, None, :])
         return goodness_of(y, self.goodness)
 
 
@@ -165,10 +187,19 @@ class OutputConditionedARQCell(LocalCell):
     :param n_actions: Number of actions.
     :param n_heads: Number of heads H.
     :param goodness: The goodness g applied to each action's block of y.
+    :param compiled: Compute y through torch.compile.
     """
 
-    def __init__(self, input_dim: int, features_dim: int, n_actions: int, n_heads: int = 8, goodness: Goodness = "std"):
-        super().__init__(input_dim, features_dim, n_heads)
+    def __init__(
+        self,
+        input_dim: int,
+        features_dim: int,
+        n_actions: int,
+        n_heads: int = 8,
+        goodness: Goodness = "std",
+        compiled: bool = False,
+    ):
+        super().__init__(input_dim, features_dim, n_heads, compiled)
         self.n_actions = n_actions
         self.goodness = goodness
         self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
@@ -178,11 +209,11 @@ class OutputConditionedARQCell(LocalCell):
         z1 = self._project(self.proj_1, x, self.features_dim)
         z2 = self._project(self.proj_2, x, self.n_actions * self.features_dim).unflatten(-1, (self.n_actions, -1))
         if actions is None:
-            y = tanh_standardised_product(z1, z2.flatten(-2), h).unflatten(-1, (self.n_actions, -1))
+            y = self._product(z1, z2.flatten(-2), h).unflatten(-1, (self.n_actions, -1))
             return goodness_of(y, self.goodness)
         # The rows of M are standardised one by one, so the taken action's block alone is exact.
         z2 = z2[th.arange(len(x)), :, actions]  # (batch, H, d)
-        return goodness_of(tanh_standardised_product(z1, z2, h), self.goodness)
+        return goodness_of(self._product(z1, z2, h), self.goodness)
 
 
 class ADCell(LocalCell):
@@ -194,15 +225,16 @@ class ADCell(LocalCell):
     :param features_dim: Width d.
     :param n_actions: Number of actions.
     :param n_heads: Number of heads H.
+    :param compiled: Compute Q through torch.compile.
     """
 
-    def __init__(self, input_dim: int, features_dim: int, n_actions: int, n_heads: int = 8):
-        super().__init__(input_dim, features_dim, n_heads)
+    def __init__(self, input_dim: int, features_dim: int, n_actions: int, n_heads: int = 8, compiled: bool = False):
+        super().__init__(input_dim, features_dim, n_heads, compiled)
         self.n_actions = n_actions
         self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
         self.proj_2 = nn.Linear(input_dim, n_heads * n_actions, bias=False)  # W_2
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1 = self._project(self.proj_1, x, self.features_dim)
-        q = tanh_standardised_product(z1, self._project(self.proj_2, x, self.n_actions), h)
+        q = self._product(z1, self._project(self.proj_2, x, self.n_actions), h)
         return q if actions is None else q[th.arange(len(x)), actions]

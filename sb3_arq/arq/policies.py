@@ -45,6 +45,8 @@ class ARQPolicy(BasePolicy):
     :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1}.
     :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above.
     :param act_with: Greedy action from "mean" (mean of the cells' Q), "last" (top cell) or a cell index.
+    :param compile_cells: Compute the cells' d x d products through torch.compile (exact up to float rounding;
+        faster on CPU and GPU after a compilation of some seconds; see the throughput benchmark).
     :param optimizer_class: Optimizer of every cell.
     :param optimizer_kwargs: Its keyword arguments (default for Adam: betas (0.9, 0.99) as in the reference, fused).
     """
@@ -64,6 +66,7 @@ class ARQPolicy(BasePolicy):
         recurrent_connections: bool = True,
         forward_connections: bool = True,
         act_with: Literal["mean", "last"] | int = "mean",
+        compile_cells: bool = False,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ):
@@ -113,6 +116,7 @@ class ARQPolicy(BasePolicy):
         self.recurrent_connections = recurrent_connections
         self.forward_connections = forward_connections
         self.act_with = act_with
+        self.compile_cells = compile_cells
         self.obs_dim = get_flattened_obs_dim(observation_space)
         self._build(lr_schedule)
 
@@ -138,11 +142,11 @@ class ARQPolicy(BasePolicy):
     def _make_cell(self, input_dim: int, width: int) -> LocalCell:
         n_actions = int(self.action_space.n)
         if self.cell == "ad":
-            return ADCell(input_dim, width, n_actions, self.n_heads)
+            return ADCell(input_dim, width, n_actions, self.n_heads, self.compile_cells)
         if self.action_conditioning == "output":
-            return OutputConditionedARQCell(input_dim, width, n_actions, self.n_heads, self.goodness)
+            return OutputConditionedARQCell(input_dim, width, n_actions, self.n_heads, self.goodness, self.compile_cells)
         codes = action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding)
-        return ARQCell(input_dim, width, codes, self.n_heads, self.goodness)
+        return ARQCell(input_dim, width, codes, self.n_heads, self.goodness, self.compile_cells)
 
     def _build(self, lr_schedule: Schedule) -> None:
         self.cells = nn.ModuleList(
@@ -172,6 +176,7 @@ class ARQPolicy(BasePolicy):
             recurrent_connections=self.recurrent_connections,
             forward_connections=self.forward_connections,
             act_with=self.act_with,
+            compile_cells=self.compile_cells,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
             lr_schedule=self._dummy_schedule,
