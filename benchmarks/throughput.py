@@ -32,18 +32,35 @@ RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "MinAtar Breakout": {"env": "MinAtar/Breakout-v1", "net_arch": [400, 200, 200], "batch_size": 512, "naive": True},
     "MinAtar Seaquest": {"env": "MinAtar/Seaquest-v1", "net_arch": [400, 200, 200], "batch_size": 512},
-    "DMC walker-walk": {"env": "dm_control/walker-walk-v0", "net_arch": [128, 96, 96], "batch_size": 512},
+    "DMC walker-walk": {"env": "dm_control/walker-walk-v0", "net_arch": [128, 96, 96], "batch_size": 512, "sizes": (24, 64)},
     "small (CPU)": {"env": "MinAtar/Breakout-v1", "net_arch": [64, 64, 64], "batch_size": 64},
 }
 PREFILL = 1000  # random transitions in the buffer before timing
 LEARN_STEPS = 40  # env steps of the timed learn() (one update every 4)
 
 
-def make_env(env_id: str) -> gym.Env:
+class StandInEnv(gym.Env):
+    """Random observations of a task's sizes, for a machine without its simulator (the update cost is the same)."""
+
+    def __init__(self, obs_dim: int, n_actions: int):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (obs_dim,), np.float32)
+        self.action_space = gym.spaces.Discrete(n_actions)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action: int):
+        return self.observation_space.sample(), 1.0, False, False, {}
+
+
+def make_env(config: dict) -> gym.Env:
     from sb3_arq.envs import BangBangWrapper, FlattenDictObservation
 
-    env = gym.make(env_id)
-    if env_id.startswith("dm_control/"):
+    if config["env"] not in gym.registry:
+        return StandInEnv(*config["sizes"])
+    env = gym.make(config["env"])
+    if config["env"].startswith("dm_control/"):
         env = BangBangWrapper(FlattenDictObservation(env))
     return env
 
@@ -83,7 +100,9 @@ def naive_update_ms(model, repeats: int, device: str) -> float:
 
     def update() -> None:
         data = model.replay_buffer.sample(model.batch_size)
-        for params, loss, optimizer in zip(online, naive_td_losses(online, target, data, 0.99, codes, 8), optimizers, strict=True):
+        for params, loss, optimizer in zip(
+            online, naive_td_losses(online, target, data, 0.99, codes, 8), optimizers, strict=True
+        ):
             optimizer.zero_grad()
             loss.backward()
             th.nn.utils.clip_grad_norm_(params.values(), 1.0)
@@ -92,20 +111,23 @@ def naive_update_ms(model, repeats: int, device: str) -> float:
     return timed_ms(update, repeats, device)
 
 
-def measure(name: str, device: str, threads: int, repeats: int) -> dict:
+def measure(name: str, device: str, threads: int, repeats: int, compile_cells: bool, tf32: bool) -> dict:
     """All measurements of one configuration (run in its own process)."""
     from stable_baselines3 import DQN
 
     from sb3_arq import ARQ
 
     th.set_num_threads(threads)
+    th.backends.cuda.matmul.allow_tf32 = tf32
     config = CONFIGS[name]
     batch_size, net_arch = config["batch_size"], config["net_arch"]
     common = {"buffer_size": 20_000, "learning_starts": PREFILL, "batch_size": batch_size, "device": device, "seed": 0}
-    result = {"config": name, "env": config["env"], "net_arch": net_arch, "batch_size": batch_size}
+    stand_in = isinstance(make_env(config), StandInEnv)
+    result = {"config": name, "env": config["env"] + (" (stand-in)" if stand_in else ""), "net_arch": net_arch}
 
     def arq(**policy_kwargs) -> ARQ:
-        model = ARQ("MlpPolicy", make_env(config["env"]), **common, policy_kwargs={"net_arch": net_arch, **policy_kwargs})
+        policy_kwargs = {"net_arch": net_arch, "compile_cells": compile_cells, **policy_kwargs}
+        model = ARQ("MlpPolicy", make_env(config), **common, policy_kwargs=policy_kwargs)
         model.learn(PREFILL)
         return model
 
@@ -127,7 +149,7 @@ def measure(name: str, device: str, threads: int, repeats: int) -> dict:
         result["arq_update_ms_no_context"] = timed_ms(lambda: feed_forward.train(1, batch_size), repeats, device)
 
     for label, arch in (("dqn", net_arch), ("dqn_eq_params", [dqn_width_for(result["arq_params"], obs_dim, n_actions)] * 3)):
-        dqn = DQN("MlpPolicy", make_env(config["env"]), **common, policy_kwargs={"net_arch": arch})
+        dqn = DQN("MlpPolicy", make_env(config), **common, policy_kwargs={"net_arch": arch})
         dqn.learn(PREFILL)
         result[f"{label}_net_arch"] = arch
         result[f"{label}_params"] = sum(p.numel() for p in dqn.q_net.parameters())
@@ -156,7 +178,10 @@ def markdown(report: dict) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"torch {report['torch']}, {report['threads']} torch thread(s) ({report['thread_choice']}), "
-        f"batch transitions prefilled: {PREFILL}, median of {report['repeats']} timed updates after one warm-up.",
+        f"{PREFILL} transitions prefilled, median of {report['repeats']} timed updates after one warm-up, "
+        f"compile_cells={report['compile_cells']}, TF32 matmuls={report['tf32']}. A stand-in env has random "
+        "observations of the task's sizes (its simulator is not installed there): its update costs are the task's, its "
+        "env steps/s are not.",
         "",
         "ARQ: all cells, connections through time on (context 10). DQN: SB3 DQN on the same observations, actions and "
         "batch, with the same widths, and with about ARQ's parameter count. xDQN = ARQ time / DQN time (same widths).",
@@ -172,8 +197,8 @@ def markdown(report: dict) -> str:
             f"{r['arq_update_ms'] / r['dqn_update_ms']:.1f} | {r['arq_update_ms'] / r['dqn_eq_params_update_ms']:.1f} | "
             f"{r['arq_env_steps_per_s']:.1f} | {4e6 / r['arq_env_steps_per_s'] / 3600:.1f} | {r['dqn_update_ms']:.2f} | "
             f"{r['dqn_eq_params_update_ms']:.1f} ({r['dqn_eq_params_net_arch'][0]}x3, {r['dqn_eq_params_params'] / 1e6:.1f}M) "
-            f"| {r['arq_act_ms_1env']:.2f} | {r['arq_act_ms_8envs']:.2f} ({r['arq_act_ms_8envs'] / r['dqn_act_ms_8envs']:.1f}) "
-            f"| {r['peak_rss_mb']:.0f}{cuda_memory(r)} |"
+            f"| {r['arq_act_ms_1env']:.2f} | {r['arq_act_ms_8envs']:.2f} "
+            f"({r['arq_act_ms_8envs'] / r['dqn_act_ms_8envs']:.1f}) | {r['peak_rss_mb']:.0f}{cuda_memory(r)} |"
         )
     for r in report["results"]:
         if "naive_update_ms" in r:
@@ -193,28 +218,39 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed updates per measurement (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: measure 1 and 2, use the faster)")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--compile", action="store_true", help="ARQ with compile_cells=True (torch.compile)")
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPU (ARQ and DQN)")
+    parser.add_argument("--tag", default="", help="suffix of the result files (default: the device)")
     args = parser.parse_args()
 
     if args.threads:
         threads, choice = args.threads, "set by --threads"
     else:
-        small = {n: in_subprocess("small (CPU)", args.device, n, args.repeats)["arq_update_ms"] for n in (1, 2)}
+        small = {
+            n: in_subprocess("small (CPU)", args.device, n, args.repeats, args.compile, args.tf32)["arq_update_ms"]
+            for n in (1, 2)
+        }
         threads = min(small, key=small.get)
         choice = f"measured on the small configuration: 1 thread {small[1]:.1f} ms/update, 2 threads {small[2]:.1f}"
     device_name = th.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
+    name = f"throughput-{args.device}{args.tag}"
     report = {
-        "command": "python benchmarks/throughput.py" + (f" --device {args.device}" if args.device != "cpu" else ""),
+        "command": "python " + " ".join(sys.argv),
         "device": args.device,
         "device_name": device_name,
         "torch": th.__version__,
         "threads": threads,
         "thread_choice": choice,
         "repeats": args.repeats,
-        "results": [in_subprocess(name, args.device, threads, args.repeats) for name in args.configs],
+        "compile_cells": args.compile,
+        "tf32": args.tf32,
+        "results": [
+            in_subprocess(config, args.device, threads, args.repeats, args.compile, args.tf32) for config in args.configs
+        ],
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"throughput-{args.device}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"throughput-{args.device}.md").write_text(markdown(report))
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(report))
     print(markdown(report))
 
 

@@ -1,5 +1,5 @@
 import gymnasium as gym
-import minatar.gym
+import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 import numpy as np
 import pytest
 import torch as th
@@ -11,7 +11,6 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from sb3_arq import ARQ
 from tests.naive_arq import naive_codes, naive_td_losses
 
-minatar.gym.register_envs()
 
 VARIANTS = {
     "arq": {},

@@ -1,4 +1,4 @@
-import minatar.gym
+import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 import numpy as np
 import pytest
 import torch as th
@@ -10,7 +10,6 @@ from sb3_arq.arq.buffers import ContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
 from tests.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
 
-minatar.gym.register_envs()
 
 
 def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:

@@ -46,3 +46,33 @@ class BangBangWrapper(gym.ActionWrapper):
 
     def action(self, action: int) -> np.ndarray:
         return self.corners[int(action)]
+
+
+class FlattenDictObservation(gym.ObservationWrapper):
+    """
+    Flatten a (possibly ``Dict``) observation into one 1-D ``Box`` of the given dtype (float32 by default).
+
+    DeepMind Control tasks (through shimmy) return a ``Dict`` of float64 arrays. Their entries are concatenated in the
+    order of the observation space's keys (gymnasium sorts the keys of a plain dict alphabetically); for an MLP that is
+    a fixed permutation of the inputs. Casting to float32 halves the replay buffer memory and is what the agents
+    compute with anyway. Values are not rescaled.
+
+    :param env: Environment to wrap.
+    :param dtype: dtype of the flat observation.
+    """
+
+    def __init__(self, env: gym.Env, dtype: type[np.floating] = np.float32):
+        super().__init__(env)
+        flat_space = spaces.flatten_space(env.observation_space)
+        if not isinstance(flat_space, spaces.Box):
+            raise TypeError(f"FlattenDictObservation cannot flatten {env.observation_space} into a Box")
+        self.dtype = np.dtype(dtype)
+        self.observation_space = spaces.Box(
+            low=flat_space.low.astype(self.dtype),
+            high=flat_space.high.astype(self.dtype),
+            shape=flat_space.shape,
+            dtype=self.dtype,
+        )
+
+    def observation(self, observation) -> np.ndarray:
+        return spaces.flatten(self.env.observation_space, observation).astype(self.dtype)

@@ -1,0 +1,114 @@
+"""
+rl-zoo3 integration: the ``arq`` algorithm, its packaged hyperparameters and the benchmark environments.
+
+``register()`` is what the import hook (``_sb3_arq_zoo_hook``, started by ``sb3_arq_zoo_hook.pth``) runs as soon as
+``rl_zoo3`` is imported, so that ``python -m rl_zoo3.train --algo arq ...`` works as written. ``train()``,
+``enjoy()`` and ``record_video()`` are the hook-free equivalents behind ``python -m sb3_arq.train`` (and
+``sb3_arq.enjoy``, ``sb3_arq.record_video``): they register, then hand over to rl-zoo3's own scripts, which read
+``sys.argv`` as usual.
+"""
+
+import functools
+import inspect
+import runpy
+from importlib import resources
+from pathlib import Path
+
+# Algorithms whose hyperparameters sb3-arq ships (``hyperparams/<algo>.yml``, installed as ``sb3_arq.hyperparams``)
+PACKAGED_HYPERPARAMS = ("arq", "dqn", "qrdqn", "sac")
+# Algorithms that sb3-arq adds to rl-zoo3; without ``--conf-file`` they read sb3-arq's packaged yml
+ZOO_ALGOS = ("arq",)
+
+
+def hyperparams_path(algo: str) -> str:
+    """
+    Path of the hyperparameter file that sb3-arq ships for ``algo``.
+
+    It is ``sb3_arq/hyperparams/<algo>.yml`` in an installed package (mapped from the top-level ``hyperparams/``
+    folder of the repository, also in editable installs) and ``<repo>/hyperparams/<algo>.yml`` in a source checkout.
+
+    :param algo: One of ``PACKAGED_HYPERPARAMS``, e.g. ``"arq"`` or ``"dqn"``.
+    :return: Path of the yml file, usable as rl-zoo3's ``--conf-file``.
+    """
+    if algo not in PACKAGED_HYPERPARAMS:
+        raise ValueError(f"sb3-arq ships hyperparameters for {PACKAGED_HYPERPARAMS}, not for {algo!r}")
+    file_name = f"{algo}.yml"
+    try:
+        packaged = resources.files("sb3_arq.hyperparams") / file_name
+    except ModuleNotFoundError:
+        packaged = None
+    if packaged is not None and packaged.is_file():
+        return str(packaged)
+    # Source checkout (package imported from the repository, not installed)
+    in_repo = Path(__file__).resolve().parents[2] / "hyperparams" / file_name
+    if in_repo.is_file():
+        return str(in_repo)
+    raise FileNotFoundError(f"Cannot find sb3-arq's {file_name}: is sb3-arq installed with its package data?")
+
+
+def _use_packaged_hyperparams(experiment_manager_cls: type) -> None:
+    """
+    Make ``ExperimentManager`` read sb3-arq's packaged ``hyperparams/<algo>.yml`` for the algorithms of ``ZOO_ALGOS``
+    when no ``--conf-file`` is given (rl-zoo3 otherwise looks for ``hyperparams/<algo>.yml`` in its own package).
+    Wraps ``__init__`` in place, once, so that every reference to the class sees it.
+
+    :param experiment_manager_cls: ``rl_zoo3.exp_manager.ExperimentManager``.
+    """
+    original_init = experiment_manager_cls.__init__
+    if getattr(original_init, "_sb3_arq_wrapped", False):
+        return
+    signature = inspect.signature(original_init)
+
+    @functools.wraps(original_init)
+    def __init__(self, *args, **kwargs) -> None:
+        original_init(self, *args, **kwargs)
+        config = signature.bind(self, *args, **kwargs).arguments.get("config")
+        if config is None and self.algo in ZOO_ALGOS:
+            self.config = hyperparams_path(self.algo)
+
+    __init__._sb3_arq_wrapped = True  # type: ignore[attr-defined]
+    experiment_manager_cls.__init__ = __init__
+
+
+def register() -> None:
+    """
+    Register sb3-arq with rl-zoo3 (idempotent): add ``"arq": sb3_arq.ARQ`` to ``rl_zoo3.utils.ALGOS`` (the dict that
+    ``rl_zoo3.ALGOS``, the train/enjoy/record scripts and ``ExperimentManager`` share), make ``--algo arq`` default to
+    the packaged ``hyperparams/arq.yml`` and register the MinAtar and DeepMind Control ids (``sb3_arq.envs``).
+    """
+    import rl_zoo3
+    import rl_zoo3.utils
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    import sb3_arq.envs  # noqa: F401  (registers the environments)
+    from sb3_arq import ARQ
+
+    for algos in (rl_zoo3.utils.ALGOS, rl_zoo3.ALGOS):
+        algos["arq"] = ARQ
+    _use_packaged_hyperparams(ExperimentManager)
+
+
+def train() -> None:
+    """``python -m rl_zoo3.train`` with sb3-arq registered first (arguments from ``sys.argv``)."""
+    register()
+    from rl_zoo3.train import train as zoo_train
+
+    zoo_train()
+
+
+def enjoy() -> None:
+    """``python -m rl_zoo3.enjoy`` with sb3-arq registered first (arguments from ``sys.argv``)."""
+    register()
+    from rl_zoo3.enjoy import enjoy as zoo_enjoy
+
+    zoo_enjoy()
+
+
+def record_video() -> None:
+    """``python -m rl_zoo3.record_video`` with sb3-arq registered first (arguments from ``sys.argv``)."""
+    register()
+    # rl-zoo3's record_video has no function to call: its code is under ``if __name__ == "__main__"``
+    runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
+
+
+__all__ = ["PACKAGED_HYPERPARAMS", "ZOO_ALGOS", "enjoy", "hyperparams_path", "record_video", "register", "train"]

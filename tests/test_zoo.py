@@ -1,0 +1,370 @@
+"""
+rl-zoo3 integration, end to end: real ``python -m rl_zoo3.train`` runs (a few thousand steps, evaluation on), the
+import hook and its opt-out, the hook-free ``python -m sb3_arq.*`` scripts, the packaged hyperparameters, packaging.
+
+The tests that go through the import hook need sb3-arq installed (``pip install -e .`` or ``pip install .``); they
+are skipped, with a reason, when it is not.
+"""
+
+import os
+import shutil
+import site
+import subprocess
+import sys
+import zipfile
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rl_zoo3
+import rl_zoo3.exp_manager
+import rl_zoo3.train
+import rl_zoo3.utils
+import setuptools
+import torch as th
+import yaml
+from rl_zoo3.exp_manager import ExperimentManager
+from sb3_contrib import QRDQN
+from stable_baselines3 import DQN, SAC
+
+import sb3_arq
+import sb3_arq.zoo
+from sb3_arq import ARQ
+from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS, MinAtarCNN
+from sb3_arq.zoo import hyperparams_path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Directory that the tested sb3_arq was imported from (the repository, or site-packages for a regular install)
+SB3_ARQ_IMPORT_ROOT = Path(sb3_arq.__file__).resolve().parents[1]
+HOOK_PTH = "sb3_arq_zoo_hook.pth"
+
+ARQ_SMOKE = [
+    "-params",
+    "learning_starts:500",
+    "batch_size:32",
+    "buffer_size:10000",
+    "context_size:2",
+    "policy_kwargs:dict(net_arch=[32, 32])",
+]
+
+
+SITE_DIRS = [Path(directory) for directory in [*site.getsitepackages(), site.getusersitepackages()]]
+
+
+def sb3_arq_is_installed() -> bool:
+    """:return: Whether sb3-arq is installed (regular or editable) in this interpreter's site-packages."""
+    return any(any(directory.glob("sb3_arq-*.dist-info")) for directory in SITE_DIRS)
+
+
+# Installed without the .pth file is a packaging bug (or an install older than the hook: reinstall): the tests that
+# need the hook then run and fail rather than skip
+requires_hook = pytest.mark.skipif(
+    not sb3_arq_is_installed() and not any((directory / HOOK_PTH).is_file() for directory in SITE_DIRS),
+    reason="sb3-arq is not installed (pip install -e .), so its rl-zoo3 import hook is not active",
+)
+
+
+def zoo_env(**extra: str) -> dict[str, str]:
+    """
+    Environment of the subprocesses: one torch/OpenMP thread, headless matplotlib, the tested sb3_arq importable.
+
+    :param extra: Variables to add.
+    :return: The environment.
+    """
+    env = {key: value for key, value in os.environ.items() if key != "SB3_ARQ_NO_ZOO_HOOK"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SB3_ARQ_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_python(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    """
+    Run ``python <args>`` with the test interpreter.
+
+    :param args: Arguments after ``python``.
+    :param cwd: Working directory.
+    :param check: Assert that it succeeded (showing the end of its output otherwise).
+    :param extra_env: Extra environment variables.
+    :return: The finished process, with text stdout and stderr.
+    """
+    result = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=zoo_env(**extra_env), capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, f"{args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+def zoo_train(
+    log_folder: Path, algo: str, env_id: str, n_timesteps: int, eval_freq: int, eval_episodes: int, *extra: str, **extra_env
+) -> subprocess.CompletedProcess:
+    """
+    ``python -m rl_zoo3.train`` with evaluation on, seed 0, one torch thread.
+
+    :param extra: More command line arguments.
+    :param extra_env: Extra environment variables.
+    :return: The finished process.
+    """
+    args = ["-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "-f", str(log_folder), "--seed", "0"]
+    args += ["-n", str(n_timesteps), "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes)]
+    return run_python([*args, "--num-threads", "1", *extra], cwd=log_folder, **extra_env)
+
+
+def check_run(log_folder: Path, algo: str, env_id: str, eval_timesteps: list[int], eval_episodes: int) -> Path:
+    """
+    Assert rl-zoo3's outputs: the run folder, ``evaluations.npz``, the saved models, the monitor and the config.
+
+    :return: Path of the saved (final) model.
+    """
+    env_name = env_id.replace("/", "-")
+    run_dir = log_folder / algo / f"{env_name}_1"
+    assert run_dir.is_dir(), sorted(str(p) for p in log_folder.rglob("*"))
+    evaluations = np.load(run_dir / "evaluations.npz")
+    np.testing.assert_array_equal(evaluations["timesteps"], eval_timesteps)
+    assert evaluations["results"].shape == (len(eval_timesteps), eval_episodes)
+    assert np.isfinite(evaluations["results"]).all()
+    assert (run_dir / "0.monitor.csv").is_file() and (run_dir / "best_model.zip").is_file()
+    for name in ("config.yml", "args.yml", "command.txt"):
+        assert (run_dir / env_name / name).is_file()
+    model_path = run_dir / f"{env_name}.zip"
+    assert model_path.is_file()
+    return model_path
+
+
+@pytest.fixture(scope="module")
+def log_folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("zoo_logs")
+
+
+@pytest.fixture(scope="module")
+def arq_minatar_run(log_folder) -> tuple[subprocess.CompletedProcess, Path]:
+    """``python -m rl_zoo3.train --algo arq --env MinAtar/Breakout-v1`` (through the import hook), smoke-sized."""
+    result = zoo_train(log_folder, "arq", "MinAtar/Breakout-v1", 3000, 1500, 2, *ARQ_SMOKE)
+    return result, check_run(log_folder, "arq", "MinAtar/Breakout-v1", [1500, 3000], 2)
+
+
+@requires_hook
+def test_rl_zoo3_train_arq_minatar(arq_minatar_run):
+    result, model_path = arq_minatar_run
+    # without --conf-file, `--algo arq` reads sb3-arq's packaged arq.yml
+    assert f"Loading hyperparameters from: {hyperparams_path('arq')}" in result.stdout
+    model = ARQ.load(model_path, device="cpu")
+    assert model.batch_size == 32 and model.learning_starts == 500 and model.context_size == 2
+    assert model.policy_kwargs["net_arch"] == [32, 32]
+    # the published MinAtar settings that the smoke overrides leave alone
+    assert model.max_grad_norm == 1.0 and model.exploration_fraction == 0.1 and model.target_update_interval == 1000
+    assert model.observation_space.shape == (10, 10, 4) and model.action_space.n == 3
+
+
+@requires_hook
+def test_rl_zoo3_train_arq_dm_control(log_folder):
+    env_id = "dm_control/reacher-hard-v0"
+    result = zoo_train(log_folder, "arq", env_id, 2000, 1000, 1, *ARQ_SMOKE)
+    assert f"Loading hyperparameters from: {hyperparams_path('arq')}" in result.stdout
+    model = ARQ.load(check_run(log_folder, "arq", env_id, [1000, 2000], 1), device="cpu")
+    # flattened float32 observations, 2**2 bang-bang actions, the DMC settings of arq.yml
+    assert model.observation_space.shape == (6,) and model.observation_space.dtype == np.float32
+    assert model.action_space.n == 4
+    assert model.max_grad_norm == 0.1 and model.exploration_fraction == 0.25
+
+
+def test_rl_zoo3_train_dqn_minatar(log_folder):
+    # the documented command needs no hook: --gym-packages registers the envs, --conf-file gives the settings
+    zoo_train(
+        log_folder, "dqn", "MinAtar/Breakout-v1", 3000, 1500, 2,
+        "--gym-packages", "sb3_arq.envs", "--conf-file", hyperparams_path("dqn"), "-params", "learning_starts:500",
+        SB3_ARQ_NO_ZOO_HOOK="1",
+    )  # fmt: skip
+    model = DQN.load(check_run(log_folder, "dqn", "MinAtar/Breakout-v1", [1500, 3000], 2), device="cpu")
+    assert isinstance(model.policy.q_net.features_extractor, MinAtarCNN)
+    assert type(model.policy.optimizer).__name__ == "RMSprop"
+    assert model.batch_size == 32 and model.buffer_size == 100_000 and model.exploration_final_eps == 0.1
+
+
+def test_rl_zoo3_train_qrdqn_minatar(log_folder):
+    zoo_train(
+        log_folder, "qrdqn", "MinAtar/Breakout-v1", 2000, 1000, 2,
+        "--gym-packages", "sb3_arq.envs", "--conf-file", hyperparams_path("qrdqn"),
+        "-params", "learning_starts:500", "train_freq:4",
+        SB3_ARQ_NO_ZOO_HOOK="1",
+    )  # fmt: skip
+    model = QRDQN.load(check_run(log_folder, "qrdqn", "MinAtar/Breakout-v1", [1000, 2000], 2), device="cpu")
+    assert model.policy.n_quantiles == 200
+    assert isinstance(model.policy.quantile_net.features_extractor, MinAtarCNN)
+
+
+def test_rl_zoo3_train_sac_dm_control(log_folder):
+    env_id = "dm_control/walker-walk-v0"
+    zoo_train(
+        log_folder, "sac", env_id, 2000, 1000, 1,
+        "--gym-packages", "sb3_arq.envs", "--conf-file", hyperparams_path("sac"),
+        "-params", "learning_starts:500", "batch_size:64", "policy_kwargs:dict(net_arch=[32, 32])",
+        SB3_ARQ_NO_ZOO_HOOK="1",
+    )  # fmt: skip
+    model = SAC.load(check_run(log_folder, "sac", env_id, [1000, 2000], 1), device="cpu")
+    assert model.observation_space.shape == (24,) and model.action_space.shape == (6,)
+
+
+@requires_hook
+def test_rl_zoo3_enjoy_arq(arq_minatar_run, log_folder):
+    args = ["-m", "rl_zoo3.enjoy", "--algo", "arq", "--env", "MinAtar/Breakout-v1", "-f", str(log_folder)]
+    result = run_python([*args, "--no-render", "-n", "300", "--num-threads", "1"], cwd=log_folder)
+    assert "Mean reward:" in result.stdout
+
+
+@requires_hook
+def test_rl_zoo3_plots_on_arq_runs(arq_minatar_run, log_folder):
+    output = log_folder / "all_plots"
+    args = ["-m", "rl_zoo3.cli", "all_plots", "-a", "arq", "-e", "MinAtar-Breakout-v1", "-f", str(log_folder)]
+    result = run_python([*args, "--no-display", "-max", "3000", "-o", str(output)], cwd=log_folder)
+    assert "MinAtar-Breakout-v1" in result.stdout and output.with_suffix(".pkl").is_file()
+    args = ["-m", "rl_zoo3.cli", "plot_train", "-a", "arq", "-e", "MinAtar-Breakout-v1", "-f", str(log_folder)]
+    run_python([*args, "-w", "5"], cwd=log_folder)
+
+
+def test_sb3_arq_scripts_without_hook(tmp_path):
+    """``python -m sb3_arq.train`` / ``record_video``: the explicit way, with the hook switched off."""
+    args = ["-m", "sb3_arq.train", "--algo", "arq", "--env", "MinAtar/Breakout-v1", "-f", str(tmp_path), "--seed", "0"]
+    result = run_python(
+        [*args, "-n", "600", "--eval-freq", "-1", "--num-threads", "1", *ARQ_SMOKE], cwd=tmp_path, SB3_ARQ_NO_ZOO_HOOK="1"
+    )
+    assert f"Loading hyperparameters from: {hyperparams_path('arq')}" in result.stdout
+    assert (tmp_path / "arq" / "MinAtar-Breakout-v1_1" / "MinAtar-Breakout-v1.zip").is_file()
+    pytest.importorskip("moviepy")
+    args = ["-m", "sb3_arq.record_video", "--algo", "arq", "--env", "MinAtar/Breakout-v1", "-f", str(tmp_path)]
+    run_python([*args, "-n", "50", "-o", str(tmp_path / "videos")], cwd=tmp_path, SB3_ARQ_NO_ZOO_HOOK="1")
+    assert list((tmp_path / "videos").glob("*.mp4"))
+
+
+def test_hook_opt_out_rejects_arq(tmp_path):
+    args = ["-m", "rl_zoo3.train", "--algo", "arq", "--env", "MinAtar/Breakout-v1", "-n", "10", "-f", str(tmp_path)]
+    result = run_python(args, cwd=tmp_path, check=False, SB3_ARQ_NO_ZOO_HOOK="1")
+    assert result.returncode == 2 and "invalid choice: 'arq'" in result.stderr
+    assert not (tmp_path / "arq").exists()
+
+
+@requires_hook
+def test_hook_is_installed_and_lazy(tmp_path):
+    """The .pth starts only a stdlib finder: nothing heavy is imported until rl_zoo3 is."""
+    code = (
+        "import sys\n"
+        "heavy = ['torch', 'gymnasium', 'stable_baselines3', 'sb3_arq', 'rl_zoo3']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print([type(f).__name__ for f in sys.meta_path])\n"
+        "import rl_zoo3\n"
+        "print('arq' in rl_zoo3.ALGOS)\n"
+    )
+    lines = run_python(["-c", code], cwd=tmp_path).stdout.splitlines()
+    assert lines[0] == "[]"
+    assert "ZooImportHook" in lines[1]
+    assert lines[2] == "True"
+    lines = run_python(["-c", code], cwd=tmp_path, SB3_ARQ_NO_ZOO_HOOK="1").stdout.splitlines()
+    assert "ZooImportHook" not in lines[1] and lines[2] == "False"
+
+
+def test_register_in_process(tmp_path):
+    sb3_arq.zoo.register()
+    sb3_arq.zoo.register()  # idempotent
+    assert rl_zoo3.ALGOS["arq"] is ARQ
+    # one table shared by rl-zoo3's scripts and ExperimentManager
+    assert rl_zoo3.utils.ALGOS is rl_zoo3.ALGOS is rl_zoo3.train.ALGOS is rl_zoo3.exp_manager.ALGOS
+    assert ExperimentManager.__init__._sb3_arq_wrapped
+    assert not getattr(ExperimentManager.__init__.__wrapped__, "_sb3_arq_wrapped", False)
+
+    def manager(algo: str, config: str | None = None) -> ExperimentManager:
+        return ExperimentManager(Namespace(), algo, "MinAtar/Breakout-v1", str(tmp_path), config=config)
+
+    assert manager("arq").config == hyperparams_path("arq")
+    assert manager("arq", config="my.yml").config == "my.yml"
+    assert Path(manager("dqn").config).parent.parent == Path(rl_zoo3.__file__).parent  # rl-zoo3's own dqn.yml
+
+
+def test_packaged_hyperparams():
+    files = {algo: yaml.safe_load(Path(hyperparams_path(algo)).read_text()) for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS}
+    assert set(files["arq"]) == set(MINATAR_ENV_IDS) | set(DMC_ENV_IDS)
+    assert set(files["dqn"]) == set(files["qrdqn"]) == set(MINATAR_ENV_IDS)
+    assert set(files["sac"]) == set(DMC_ENV_IDS)
+    # the installed files are the repository's top-level ones
+    if (REPO_ROOT / "hyperparams").is_dir():
+        for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS:
+            assert Path(hyperparams_path(algo)).read_text() == (REPO_ROOT / "hyperparams" / f"{algo}.yml").read_text()
+    # spec section 5, as rl-zoo3 evaluates the policy_kwargs strings (in its exp_manager's namespace)
+    published = {
+        "MinAtar": dict(widths=[400, 200, 200], learning_rate=1e-4, max_grad_norm=1.0, buffer_size=5_000_000, eps=0.1),
+        "dm_control": dict(widths=[128, 96, 96], learning_rate=2.5e-4, max_grad_norm=0.1, buffer_size=4_000_000, eps=0.25),
+    }
+    for env_id, params in files["arq"].items():
+        expected = published[env_id.split("/")[0]]
+        policy_kwargs = eval(params["policy_kwargs"], vars(rl_zoo3.exp_manager))
+        assert policy_kwargs["net_arch"] == expected["widths"] and policy_kwargs["n_heads"] == 8
+        assert policy_kwargs["goodness"] == "std" and policy_kwargs["act_with"] == "mean"
+        assert policy_kwargs["input_skip"] and policy_kwargs["recurrent_connections"] and policy_kwargs["forward_connections"]
+        assert params["learning_rate"] == expected["learning_rate"] and params["max_grad_norm"] == expected["max_grad_norm"]
+        assert params["buffer_size"] == expected["buffer_size"] and params["exploration_fraction"] == expected["eps"]
+        assert params["n_timesteps"] == 4e6 and params["batch_size"] == 512 and params["learning_starts"] == 50_000
+        assert params["train_freq"] == 4 and params["target_update_interval"] == 1000 and params["tau"] == 1.0
+        assert params["gamma"] == 0.99 and params["exploration_final_eps"] == 0.01 and params["context_size"] == 10
+        if env_id.startswith("dm_control"):
+            assert params["env_wrapper"] == ["sb3_arq.envs.FlattenDictObservation", "sb3_arq.envs.BangBangWrapper"]
+    # the yml leaves the optimizer to ARQ's default: the reference's Adam with beta2 0.99, one per cell
+    policy_kwargs = eval(files["arq"]["MinAtar/Breakout-v1"]["policy_kwargs"], vars(rl_zoo3.exp_manager))
+    model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", policy_kwargs={**policy_kwargs, "net_arch": [8, 8]}, device="cpu")
+    optimizers = [cell.optimizer for cell in model.policy.cells]
+    assert len({id(optimizer) for optimizer in optimizers}) == 2
+    assert all(isinstance(opt, th.optim.Adam) and opt.defaults["betas"] == (0.9, 0.99) for opt in optimizers)
+    for algo in ("dqn", "qrdqn"):
+        for params in files[algo].values():
+            policy_kwargs = eval(params["policy_kwargs"], vars(rl_zoo3.exp_manager))
+            assert policy_kwargs["features_extractor_class"] is MinAtarCNN and policy_kwargs["net_arch"] == []
+            assert params["batch_size"] == 32 and params["buffer_size"] == 100_000 and params["learning_starts"] == 5000
+            assert params["exploration_fraction"] * params["n_timesteps"] == 100_000
+    for params in files["sac"].values():
+        assert params["learning_rate"] == 3e-4 and params["batch_size"] == 256 and params["ent_coef"] == "auto"
+
+
+def test_pyproject_declares_every_package():
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {".".join(path.parent.relative_to(REPO_ROOT).parts) for path in (REPO_ROOT / "sb3_arq").rglob("__init__.py")}
+    assert set(config["packages"]) == on_disk | {"sb3_arq.hyperparams"}
+    assert config["package-dir"] == {"sb3_arq.hyperparams": "hyperparams"}
+
+
+@pytest.mark.skipif(
+    tuple(int(part) for part in setuptools.__version__.split(".")[:2]) < (70, 1),
+    reason="building wheels in-process needs setuptools>=70.1 (pip's isolated builds get a recent one anyway)",
+)
+def test_regular_and_editable_wheels_install_the_hook(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md", "_sb3_arq_zoo_hook.py", HOOK_PTH):
+        shutil.copy(REPO_ROOT / name, project / name)
+    for name in ("sb3_arq", "hyperparams"):
+        shutil.copytree(REPO_ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    code = (
+        "import sys\n"
+        "from setuptools import build_meta\n"
+        "wheel_dir, editable_dir = sys.argv[1:3]  # (build_meta rewrites sys.argv)\n"
+        "wheel = build_meta.build_wheel(wheel_dir)\n"
+        "editable = build_meta.build_editable(editable_dir)\n"
+        "print('BUILT', wheel, editable)\n"
+    )
+    result = run_python(["-c", code, str(tmp_path / "wheel"), str(tmp_path / "editable")], cwd=project)
+    _, wheel_name, editable_name = next(line for line in result.stdout.splitlines() if line.startswith("BUILT ")).split()
+    with zipfile.ZipFile(tmp_path / "wheel" / wheel_name) as wheel:
+        names = set(wheel.namelist())
+        assert wheel.read(HOOK_PTH) == (REPO_ROOT / HOOK_PTH).read_bytes()
+    assert {"_sb3_arq_zoo_hook.py", "sb3_arq/zoo/__init__.py", "sb3_arq/envs/wrappers.py", "sb3_arq/train.py"} <= names
+    assert {f"sb3_arq/hyperparams/{algo}.yml" for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS} <= names
+    with zipfile.ZipFile(tmp_path / "editable" / editable_name) as wheel:
+        names = wheel.namelist()
+        assert wheel.read(HOOK_PTH) == (REPO_ROOT / HOOK_PTH).read_bytes()
+        finder = next(name for name in names if name.endswith("_finder.py"))
+        mapping = wheel.read(finder).decode()
+    assert "'sb3_arq.hyperparams'" in mapping and "'_sb3_arq_zoo_hook'" in mapping
+    # setuptools' .pth (which installs the editable finder that makes _sb3_arq_zoo_hook importable) must be processed
+    # before ours: site.py processes the .pth files in sorted order
+    editable_pth = next(name for name in names if name.startswith("__editable__") and name.endswith(".pth"))
+    assert sorted([HOOK_PTH, editable_pth]) == [editable_pth, HOOK_PTH]
