@@ -1,5 +1,4 @@
 import gymnasium as gym
-import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 import numpy as np
 import pytest
 import torch as th
@@ -8,9 +7,9 @@ from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
+import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 from sb3_arq import ARQ
 from tests.naive_arq import naive_codes, naive_td_losses
-
 
 VARIANTS = {
     "arq": {},
