@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--compile", action="store_true", help="ARQ with compile_cells=True (torch.compile)")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPU (ARQ and DQN)")
-    parser.add_argument("--tag", default="", help="suffix of the result files (default: the device)")
+    parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
 
     if args.threads:
@@ -233,7 +233,7 @@ def main() -> None:
         threads = min(small, key=small.get)
         choice = f"measured on the small configuration: 1 thread {small[1]:.1f} ms/update, 2 threads {small[2]:.1f}"
     device_name = th.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
-    name = f"throughput-{args.device}{args.tag}"
+    name = f"throughput-{args.device}" + (f"-{args.tag}" if args.tag else "")
     report = {
         "command": "python " + " ".join(sys.argv),
         "device": args.device,

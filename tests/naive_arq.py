@@ -94,7 +94,8 @@ def naive_step(cells: list[dict[str, th.Tensor]], x: th.Tensor, context: list[th
 
 def naive_replay(cells: list[dict[str, th.Tensor]], window: list[th.Tensor]) -> list[th.Tensor]:
     """Context after running the h path over a window of observations (each (batch, obs_dim)) from zero."""
-    context = [th.zeros(window[0].shape[0], p["hidden.weight"].shape[0], dtype=window[0].dtype) for p in cells]
+    x = window[0]
+    context = [th.zeros(x.shape[0], p["hidden.weight"].shape[0], dtype=x.dtype, device=x.device) for p in cells]
     for x in window:
         context, _ = naive_step(cells, x, context)
     return context
@@ -117,7 +118,7 @@ def naive_td_losses(
     x, x_next = data.observations.flatten(1).to(dtype), data.next_observations.flatten(1).to(dtype)
     window = list(data.context_observations.flatten(2).to(dtype).unbind(1))
     rewards, dones = data.rewards[:, 0].to(dtype), data.dones[:, 0].to(dtype)
-    rows, actions = th.arange(len(x)), data.actions[:, 0].long()
+    rows, actions = th.arange(len(x), device=x.device), data.actions[:, 0].long()
     frozen = [{k: v.detach() for k, v in params.items()} for params in online]
     with th.no_grad():
         _, inputs = naive_step(frozen, x, naive_replay(frozen, window[:-1]))

@@ -5,6 +5,7 @@ from typing import Literal
 
 import torch as th
 from torch import nn
+from torch.nn import functional as F
 
 Goodness = Literal["std", "rms", "msq"]
 GOODNESS = ("std", "rms", "msq")
@@ -163,8 +164,8 @@ class ARQCell(LocalCell):
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
         """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
         weight_x, weight_e = proj.weight[:, : self.input_dim], proj.weight[:, self.input_dim :]
-        per_sample = x @ weight_x.T  # (batch, H*d)
-        per_action = self.codes @ weight_e.T  # (n_actions, H*d)
+        per_sample = F.linear(x, weight_x)  # (batch, H*d)
+        per_action = F.linear(self.codes, weight_e)  # (n_actions, H*d)
         if actions is None:
             z = per_sample[:, None, :] + per_action[None, :, :]
         else:
