@@ -111,7 +111,7 @@ def naive_update_ms(model, repeats: int, device: str) -> float:
     return timed_ms(update, repeats, device)
 
 
-def measure(name: str, device: str, threads: int, repeats: int, compile_cells: bool, tf32: bool) -> dict:
+def measure(name: str, device: str, threads: int, repeats: int, compile_update: str | None, tf32: bool) -> dict:
     """All measurements of one configuration (run in its own process)."""
     from stable_baselines3 import DQN
 
@@ -122,12 +122,12 @@ def measure(name: str, device: str, threads: int, repeats: int, compile_cells: b
     config = CONFIGS[name]
     batch_size, net_arch = config["batch_size"], config["net_arch"]
     common = {"buffer_size": 20_000, "learning_starts": PREFILL, "batch_size": batch_size, "device": device, "seed": 0}
+    arq_kwargs = {**common, "compile_update": compile_update}
     stand_in = isinstance(make_env(config), StandInEnv)
     result = {"config": name, "env": config["env"] + (" (stand-in)" if stand_in else ""), "net_arch": net_arch}
 
     def arq(**policy_kwargs) -> ARQ:
-        policy_kwargs = {"net_arch": net_arch, "compile_cells": compile_cells, **policy_kwargs}
-        model = ARQ("MlpPolicy", make_env(config), **common, policy_kwargs=policy_kwargs)
+        model = ARQ("MlpPolicy", make_env(config), **arq_kwargs, policy_kwargs={"net_arch": net_arch, **policy_kwargs})
         model.learn(PREFILL)
         return model
 
@@ -179,7 +179,7 @@ def markdown(report: dict) -> str:
         f"Command: `{report['command']}`  ",
         f"torch {report['torch']}, {report['threads']} torch thread(s) ({report['thread_choice']}), "
         f"{PREFILL} transitions prefilled, median of {report['repeats']} timed updates after one warm-up, "
-        f"compile_cells={report['compile_cells']}, TF32 matmuls={report['tf32']}. A stand-in env has random "
+        f"ARQ compile_update={report['compile_update']}, TF32 matmuls={report['tf32']}. A stand-in env has random "
         "observations of the task's sizes (its simulator is not installed there): its update costs are the task's, its "
         "env steps/s are not.",
         "",
@@ -218,18 +218,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed updates per measurement (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: measure 1 and 2, use the faster)")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--compile", action="store_true", help="ARQ with compile_cells=True (torch.compile)")
+    parser.add_argument("--compile-update", default=None, help="ARQ's compile_update mode, e.g. default, reduce-overhead")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPU (ARQ and DQN)")
     parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
+    options = (args.repeats, args.compile_update, args.tf32)
 
     if args.threads:
         threads, choice = args.threads, "set by --threads"
     else:
-        small = {
-            n: in_subprocess("small (CPU)", args.device, n, args.repeats, args.compile, args.tf32)["arq_update_ms"]
-            for n in (1, 2)
-        }
+        small = {n: in_subprocess("small (CPU)", args.device, n, *options)["arq_update_ms"] for n in (1, 2)}
         threads = min(small, key=small.get)
         choice = f"measured on the small configuration: 1 thread {small[1]:.1f} ms/update, 2 threads {small[2]:.1f}"
     device_name = th.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
@@ -242,11 +240,9 @@ def main() -> None:
         "threads": threads,
         "thread_choice": choice,
         "repeats": args.repeats,
-        "compile_cells": args.compile,
+        "compile_update": args.compile_update,
         "tf32": args.tf32,
-        "results": [
-            in_subprocess(config, args.device, threads, args.repeats, args.compile, args.tf32) for config in args.configs
-        ],
+        "results": [in_subprocess(config, args.device, threads, *options) for config in args.configs],
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")

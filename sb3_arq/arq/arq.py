@@ -15,7 +15,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
-from sb3_arq.arq.buffers import ContextReplayBuffer
+from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
 from sb3_arq.arq.policies import ARQPolicy, Context, MlpPolicy
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
@@ -54,6 +54,9 @@ class ARQ(OffPolicyAlgorithm):
     :param exploration_final_eps: Final epsilon.
     :param max_grad_norm: Gradient clipping of each cell, to this global norm over the cell's parameters.
     :param context_size: Observations replayed to rebuild a sampled transition's context (spec section 3).
+    :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
+        "reduce-overhead" for CUDA graphs, "max-autotune"), or None (eager). Exact up to float rounding; see the
+        throughput benchmark for what it gains.
     :param replay_buffer_kwargs: Keyword arguments of the ``ContextReplayBuffer``.
     :param stats_window_size: Window size for the rollout logging (episodes).
     :param tensorboard_log: The log location for tensorboard (if None, no logging).
@@ -86,6 +89,7 @@ class ARQ(OffPolicyAlgorithm):
         exploration_final_eps: float = 0.01,
         max_grad_norm: float = 1.0,
         context_size: int = 10,
+        compile_update: str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -124,6 +128,8 @@ class ARQ(OffPolicyAlgorithm):
         self.exploration_final_eps = exploration_final_eps
         self.max_grad_norm = max_grad_norm
         self.context_size = context_size
+        self.compile_update = compile_update
+        self._compiled_cell_losses = None
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
         self._last_context: tuple[np.ndarray, ...] | None = None
@@ -190,41 +196,51 @@ class ARQ(OffPolicyAlgorithm):
         target = self.policy.replay_context(x_window[:, 1:], self.policy.cells_target)
         return [h[:batch_size] for h in online], [h[batch_size:] for h in online], target
 
+    def _cell_losses(self, data: ContextReplayBufferSamples) -> tuple[list[th.Tensor], list[th.Tensor]]:
+        """
+        Spec section 4 for every cell l: its own double-Q TD target and MSE loss. Returns the losses and the Q of the
+        taken actions; cell l's loss depends on cell l's parameters only (its inputs are detached).
+        """
+        obs = self.policy.flatten_obs(data.observations)
+        next_obs = self.policy.flatten_obs(data.next_observations)
+        actions = data.actions.long().flatten()
+        with th.no_grad():
+            context, next_context, target_next_context = self._contexts(data.context_observations)
+            # Double Q per cell: each cell picks a* by its own online estimate, its target copy evaluates it.
+            _, next_q_online = self.policy.q_values(next_obs, next_context, self.policy.cells)
+            next_actions = [q.argmax(dim=1) for q in next_q_online]
+            _, next_q = self.policy.q_values(next_obs, target_next_context, self.policy.cells_target, next_actions)
+            targets = [data.rewards.flatten() + (1 - data.dones.flatten()) * self.gamma * q for q in next_q]
+        _, q_values = self.policy.q_values(obs, context, self.policy.cells, [actions] * len(targets))
+        return [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)], q_values
+
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)
-        optimizers = self.policy.optimizers
-        self._update_learning_rate(optimizers)
-        n_cells = len(optimizers)
-        losses = np.zeros((gradient_steps, n_cells))
-        q_means = np.zeros((gradient_steps, n_cells))
-        for step in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            obs = self.policy.flatten_obs(data.observations)
-            next_obs = self.policy.flatten_obs(data.next_observations)
-            actions = data.actions.long().flatten()
-            with th.no_grad():
-                context, next_context, target_next_context = self._contexts(data.context_observations)
-                # Double Q per cell: each cell picks a* by its own online estimate, its target copy evaluates it.
-                _, next_q_online = self.policy.q_values(next_obs, next_context, self.policy.cells)
-                next_actions = [q.argmax(dim=1) for q in next_q_online]
-                _, next_q = self.policy.q_values(next_obs, target_next_context, self.policy.cells_target, next_actions)
-                targets = [data.rewards.flatten() + (1 - data.dones.flatten()) * self.gamma * q for q in next_q]
-            _, q_values = self.policy.q_values(obs, context, self.policy.cells, [actions] * n_cells)
-            for level, (cell, q, target) in enumerate(zip(self.policy.cells, q_values, targets, strict=True)):
-                loss = F.mse_loss(q, target)
+        self._update_learning_rate(self.policy.optimizers)
+        if self.compile_update is not None and self._compiled_cell_losses is None:
+            self._compiled_cell_losses = th.compile(self._cell_losses, mode=self.compile_update)
+        cell_losses = self._compiled_cell_losses or self._cell_losses
+        stats = []
+        for _ in range(gradient_steps):
+            losses, q_values = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
+            for cell in self.policy.cells:
                 cell.optimizer.zero_grad()
-                loss.backward()
+            # One backward pass for all cells: the losses share no parameter, so each cell's gradient is that of its
+            # own loss alone (no gradient crosses a cell); then each cell clips and steps on its own.
+            th.stack(losses).sum().backward()
+            for cell in self.policy.cells:
                 th.nn.utils.clip_grad_norm_(cell.parameters(), self.max_grad_norm)
                 cell.optimizer.step()
-                losses[step, level] = loss.item()
-                q_means[step, level] = q.mean().item()
+            stats.append(th.stack([*losses, *(q.mean() for q in q_values)]).detach())
 
+        stats = th.stack(stats).mean(dim=0).cpu().numpy()  # one device sync per train() call
+        n_cells = len(self.policy.cells)
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", losses.mean())
+        self.logger.record("train/loss", stats[:n_cells].mean())
         for level in range(n_cells):
-            self.logger.record(f"train/loss_cell{level}", losses[:, level].mean())
-            self.logger.record(f"train/q_cell{level}", q_means[:, level].mean())
+            self.logger.record(f"train/loss_cell{level}", stats[level])
+            self.logger.record(f"train/q_cell{level}", stats[n_cells + level])
 
     def predict(
         self,
@@ -347,7 +363,7 @@ class ARQ(OffPolicyAlgorithm):
         super().set_parameters(params, exact_match=exact_match, device=device)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_last_context"]
+        return [*super()._excluded_save_params(), "_last_context", "_compiled_cell_losses"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", *(f"policy.cells.{level}.optimizer" for level in range(len(self.policy.cells)))], []
