@@ -151,7 +151,8 @@ class ARQ(OffPolicyAlgorithm):
             from sb3_arq.envs.wrappers import BangBangWrapper  # here: importing sb3_arq.envs registers envs
 
             bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
-            self.policy_kwargs["action_encoding"] = "binary" if bang_bang else "onehot"
+            # A new dict: the caller's policy_kwargs stay as given.
+            self.policy_kwargs = {**self.policy_kwargs, "action_encoding": "binary" if bang_bang else "onehot"}
         # OffPolicyAlgorithm._setup_model without its choice of buffer class: ARQ needs the context windows.
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)

@@ -1,0 +1,58 @@
+"""
+Wall time of ``ARQ(...).learn(10_000)`` on CartPole-v1, with the defaults and with the small settings of the tests.
+
+    python benchmarks/learn_wall_time.py    # writes benchmarks/results/learn-wall-time-cpu.md
+
+With the defaults (the published MinAtar settings: widths [400, 200, 200], learning starts at 50k steps) the 10k steps
+are all acting, no update; the small settings are those of ``tests/test_arq.py::test_learns_cartpole``. One torch
+thread; the machine's load average is recorded, since other jobs may share the cores.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import torch as th
+
+from sb3_arq import ARQ
+
+RESULTS = Path(__file__).parent / "results"
+SMALL = {
+    "learning_rate": 1e-3,
+    "gamma": 0.95,
+    "batch_size": 32,
+    "learning_starts": 1000,
+    "buffer_size": 50_000,
+    "target_update_interval": 250,
+    "exploration_fraction": 0.2,
+    "exploration_final_eps": 0.02,
+    "train_freq": 2,
+    "context_size": 4,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
+
+
+def main() -> None:
+    th.set_num_threads(1)
+    lines = [
+        "# Wall time of 10k CartPole-v1 steps (CPU, 1 torch thread)",
+        "",
+        "Command: `python benchmarks/learn_wall_time.py`",
+        "",
+        "| settings | updates | wall time (s) | load average during the run |",
+        "|---|---|---|---|",
+    ]
+    for name, kwargs in (("defaults", {}), ("small (tests)", SMALL)):
+        model = ARQ("MlpPolicy", "CartPole-v1", seed=0, device="cpu", **kwargs)
+        start = time.perf_counter()
+        model.learn(10_000)
+        elapsed = time.perf_counter() - start
+        lines.append(f"| {name} | {model._n_updates} | {elapsed:.1f} | {os.getloadavg()[0]:.1f} |")
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "learn-wall-time-cpu.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
