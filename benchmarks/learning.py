@@ -3,6 +3,7 @@ Learning-curve benchmark: a grid {algorithms} x {tasks} x {seeds} trained throug
 
     python benchmarks/learning.py --grid cpu                 # run what is missing, then write the report
     python benchmarks/learning.py --grid cpu --report-only   # only aggregate the finished runs
+    python benchmarks/learning.py --grid cpu --report-only --readme   # ... and rewrite its tables in README.md
     python benchmarks/learning.py --grid paper --describe    # print the grid (runs, commands) and exit
 
 Every run is one ``python -m sb3_arq.train`` subprocess (rl-zoo3's ``train`` with ARQ registered), run one at a time,
@@ -81,7 +82,7 @@ CPU_REDUCTIONS = [
     "DQN: the MinAtar paper's network and settings (hyperparams/dqn.yml: conv 16 + 128 units, batch 32, buffer 100k, "
     "centred RMSProp 2.5e-4, train every step, target copy every 1000 steps) with epsilon 1.0 -> 0.1 ending at step "
     "4,500 like ARQ's (exploration_fraction 0.15; published: over the first 100k steps).",
-    "ARQ variants (ablations) on Breakout only, with the reduced ARQ settings above.",
+    "ARQ variants (ablations) on Breakout only, with the reduced ARQ settings above, 2 seeds (0, 1) instead of 3.",
     "One process at a time, one torch thread (OMP_NUM_THREADS=1, --num-threads 1), on a 2-core machine shared with "
     "other work.",
 ]
@@ -125,8 +126,8 @@ def paper_variant(name: str) -> dict:
     return variant(label, "arq", {"policy_kwargs": arq_policy(net_arch=[400, 200, 200], n_heads=8, **options)})
 
 
-# A grid: its runs are blocks of {variants} x {tasks}, run block by block, seed by seed (so a cut-short grid has
-# whole seeds). "tasks" lists the panels of the plot.
+# A grid: its runs are blocks of {variants} x {tasks} x {seeds} (a block's "seeds" replaces the grid's), run block by
+# block, seed by seed (so a cut-short grid has whole seeds).
 GRIDS = {
     "cpu": {
         "description": "ARQ vs DQN and the ARQ ablations on MinAtar Breakout at a CPU budget (one core, about an hour)",
@@ -145,7 +146,7 @@ GRIDS = {
         },
         "blocks": [
             {"variants": ["arq", "dqn"], "tasks": ["MinAtar/Breakout-v1"]},
-            {"variants": ["arq-noac", "ad", "arq-ms"], "tasks": ["MinAtar/Breakout-v1"]},
+            {"variants": ["arq-noac", "ad", "arq-ms"], "tasks": ["MinAtar/Breakout-v1"], "seeds": [0, 1]},
         ],
         "reductions": CPU_REDUCTIONS,
     },
@@ -223,7 +224,7 @@ def grid_runs(grid: dict) -> list[dict]:
     """Every run of the grid (variant, task, seed), in the order they are run, without duplicates."""
     runs, seen = [], set()
     for block in grid["blocks"]:
-        for seed in grid["seeds"]:
+        for seed in block.get("seeds", grid["seeds"]):
             for name in block["variants"]:
                 for env_id in block["tasks"]:
                     if (name, env_id, seed) not in seen:
@@ -258,7 +259,7 @@ def train_command(grid: dict, run: dict, log_root: Path, grid_name: str) -> list
     command += ["-n", str(grid["n_timesteps"]), "--eval-freq", str(grid["eval_freq"])]
     command += ["--eval-episodes", str(grid["eval_episodes"]), "--seed", str(run["seed"])]
     command += ["--num-threads", str(grid["num_threads"]), "--device", grid["device"]]
-    command += ["-f", str(log_root / grid_name / run["variant"])]
+    command += ["-f", display_path(log_root / grid_name / run["variant"])]  # the runner works in the repository
     if spec["conf"] is not None:
         command += ["--conf-file", conf_path(spec["conf"])]
     if spec["params"]:
@@ -392,7 +393,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> None:
+def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, readme: Path | None = None) -> None:
     """Run the grid's missing runs one at a time (a lock file keeps a second runner out), reporting after each."""
     grid_dir = log_root / grid_name
     grid_dir.mkdir(parents=True, exist_ok=True)
@@ -423,10 +424,10 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> N
                 code = subprocess.run(command, cwd=REPO, env=env, stdout=file, stderr=subprocess.STDOUT).returncode
             finished, _ = find_attempts(grid, run, log_root, grid_name)
             if code != 0 or finished is None:
-                log(f"({index}/{len(runs)}) {name}: FAILED (exit code {code}), see {output}")
+                log(f"({index}/{len(runs)}) {name}: FAILED (exit code {code}, no finished run folder), see {output}")
                 continue
             log(f"({index}/{len(runs)}) {name}: done in {time.time() - start:.0f} s")
-            write_report(grid, grid_name, log_root, results_dir)
+            write_report(grid, grid_name, log_root, results_dir, readme)
     finally:
         lock.unlink(missing_ok=True)
 
@@ -501,8 +502,49 @@ def plot(grid: dict, grid_name: str, data: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> Path:
-    """Write ``<grid>.md``, ``<grid>.png`` and ``<grid>.json`` from the finished runs (idempotent)."""
+def summary_table(grid: dict, data: dict, env_id: str) -> list[str]:
+    """The markdown table of one task: per variant the seeds, final and best return (mean +- SE), training time."""
+    budget = f"{grid['n_timesteps']:,}"
+    lines = [
+        f"| {env_id}, {budget} env steps | n | final return | best return | training time per run |",
+        "|---|---|---|---|---|",
+    ]
+    for name, seeds in data[env_id].items():
+        label = grid["variants"][name]["label"]
+        if not seeds:
+            lines.append(f"| {label} | 0 | - | - | - |")
+            continue
+        final = fmt(*mean_se([run["final"] for run in seeds.values()]))
+        best = fmt(*mean_se([run["best"] for run in seeds.values()]))
+        seconds = [run["seconds"] for run in seeds.values() if run["seconds"] is not None]
+        wall = f"{np.mean(seconds) / 60:.1f} min" if seconds else "-"
+        lines.append(f"| {label} | {len(seeds)} | {final} | {best} | {wall} |")
+    return lines
+
+
+def update_readme(grid: dict, grid_name: str, data: dict, readme: Path) -> bool:
+    """
+    Replace the grid's tables in README.md between ``<!-- <grid>-table:start -->`` and ``<!-- <grid>-table:end -->``
+    (nothing else is touched). Returns False when the README has no such markers.
+    """
+    start, end = f"<!-- {grid_name}-table:start -->", f"<!-- {grid_name}-table:end -->"
+    text = readme.read_text()
+    if start not in text or end not in text:
+        return False
+    tables = []
+    for env_id in data:
+        tables += [*summary_table(grid, data, env_id), ""]
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(head + start + "\n" + "\n".join(tables) + end + tail)
+    return True
+
+
+def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, readme: Path | None = None) -> Path:
+    """
+    Write ``<grid>.md``, ``<grid>.png`` and ``<grid>.json`` from the finished runs (idempotent), and the grid's tables
+    into ``readme`` when given (see ``update_readme``).
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     data = collect(grid, grid_name, log_root)
     runs = grid_runs(grid)
@@ -518,24 +560,8 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
         "of the evaluation episodes, then mean +- standard error over seeds (n = number of seeds).",
         "",
     ]
-    for env_id, variants in data.items():
-        md += [
-            f"## {env_id}",
-            "",
-            "| algorithm | n | final return | best return | training time per run |",
-            "|---|---|---|---|---|",
-        ]
-        for name, seeds in variants.items():
-            label = grid["variants"][name]["label"]
-            if not seeds:
-                md.append(f"| {label} | 0 | - | - | - |")
-                continue
-            final = fmt(*mean_se([run["final"] for run in seeds.values()]))
-            best = fmt(*mean_se([run["best"] for run in seeds.values()]))
-            seconds = [run["seconds"] for run in seeds.values() if run["seconds"] is not None]
-            wall = f"{np.mean(seconds) / 60:.1f} min" if seconds else "-"
-            md.append(f"| {label} | {len(seeds)} | {final} | {best} | {wall} |")
-        md.append("")
+    for env_id in data:
+        md += [f"## {env_id}", "", *summary_table(grid, data, env_id), ""]
     if n_done:
         plot(grid, grid_name, data, results_dir / f"{grid_name}.png")
         md += [f"![learning curves]({grid_name}.png)", ""]
@@ -545,8 +571,7 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
     for name, spec in grid["variants"].items():
         example = next(run for run in runs if run["variant"] == name)
         command = train_command(grid, {**example, "seed": "<seed>"}, log_root, grid_name)
-        command[command.index("-f") + 1] = display_path(log_root / grid_name / name)
-        md += [f"# {spec['label']}", shell_line(command)]
+        md += [f"# {spec['label']}", shell_line(command).replace("'<seed>'", "<seed>")]
     md += ["```", "", "Reproduce (resumable; finished runs are skipped) and re-aggregate:", "", "```bash"]
     md += [
         f"python benchmarks/learning.py --grid {grid_name}",
@@ -573,6 +598,8 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
         "runs": data,
     }
     (results_dir / f"{grid_name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if readme is not None and update_readme(grid, grid_name, data, readme):
+        log(f"updated the {grid_name} tables in {readme}")
     return path
 
 
@@ -597,15 +624,21 @@ def main() -> None:
     parser.add_argument("--describe", action="store_true", help="print the grid and its commands, run nothing")
     parser.add_argument("--log-root", type=Path, default=LOG_ROOT, help="rl-zoo3 log folders go to <log-root>/<grid>/")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where <grid>.md/.png/.json are written")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="also rewrite the grid's tables in README.md between <!-- <grid>-table:start --> and <!-- <grid>-table:end -->",
+    )
     args = parser.parse_args()
     grid = GRIDS[args.grid]
     log_root, results_dir = args.log_root.resolve(), args.results_dir.resolve()
+    readme = REPO / "README.md" if args.readme else None
     if args.describe:
         describe(grid, args.grid, log_root)
         return
     if not args.report_only:
-        run_grid(grid, args.grid, log_root, results_dir)
-    path = write_report(grid, args.grid, log_root, results_dir)
+        run_grid(grid, args.grid, log_root, results_dir, readme)
+    path = write_report(grid, args.grid, log_root, results_dir, readme)
     log(f"report: {path}")
 
 

@@ -368,3 +368,21 @@ def test_regular_and_editable_wheels_install_the_hook(tmp_path):
     # before ours: site.py processes the .pth files in sorted order
     editable_pth = next(name for name in names if name.startswith("__editable__") and name.endswith(".pth"))
     assert sorted([HOOK_PTH, editable_pth]) == [editable_pth, HOOK_PTH]
+
+
+@requires_hook
+@pytest.mark.parametrize(
+    "policy_kwargs, cell_class",
+    [
+        ("dict(net_arch=[16, 16], action_conditioning='output')", "OutputConditionedARQCell"),
+        ("dict(net_arch=[16, 16], cell='ad')", "ADCell"),
+        ("dict(net_arch=[16, 16], goodness='msq')", "ARQCell"),
+    ],
+)
+def test_rl_zoo3_trains_the_variants(tmp_path, policy_kwargs, cell_class):
+    """The paper's comparison set through rl-zoo3, as the ablation commands of hyperparams/arq.yml give it."""
+    smoke = ["learning_starts:200", "batch_size:16", "buffer_size:2000", "context_size:2", f"policy_kwargs:{policy_kwargs}"]
+    zoo_train(tmp_path, "arq", "MinAtar/Breakout-v1", 600, 600, 1, "-params", *smoke)
+    model = ARQ.load(check_run(tmp_path, "arq", "MinAtar/Breakout-v1", [600], 1), device="cpu")
+    assert type(model.policy.cells[0]).__name__ == cell_class and model._n_updates > 0
+    assert model.policy.goodness == ("msq" if "msq" in policy_kwargs else "std")
