@@ -155,6 +155,7 @@ def measure(name: str, device: str, threads: int, repeats: int, compile_update: 
         result[f"{label}_params"] = sum(p.numel() for p in dqn.q_net.parameters())
         result[f"{label}_update_ms"] = timed_ms(lambda dqn=dqn: dqn.train(1, batch_size), repeats, device)
         if label == "dqn":
+            result["dqn_act_ms_1env"] = timed_ms(lambda dqn=dqn: dqn.predict(obs[:1], deterministic=True), 20, device)
             result["dqn_act_ms_8envs"] = timed_ms(lambda dqn=dqn: dqn.predict(obs, deterministic=True), 20, device)
         del dqn
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -187,7 +188,7 @@ def markdown(report: dict) -> str:
         "batch, with the same widths, and with about ARQ's parameter count. xDQN = ARQ time / DQN time (same widths).",
         "",
         "| configuration | ARQ params | ARQ ms/update | xDQN | xDQN equal params | ARQ env steps/s (training) | "
-        "4M steps (h) | DQN ms/update | DQN equal params (arch) ms/update | act ms 1 env | act ms 8 envs (xDQN) | "
+        "4M steps (h) | DQN ms/update | DQN equal params (arch) ms/update | act ms 1 env (xDQN) | act ms 8 envs (xDQN) | "
         "peak RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -197,7 +198,7 @@ def markdown(report: dict) -> str:
             f"{r['arq_update_ms'] / r['dqn_update_ms']:.1f} | {r['arq_update_ms'] / r['dqn_eq_params_update_ms']:.1f} | "
             f"{r['arq_env_steps_per_s']:.1f} | {4e6 / r['arq_env_steps_per_s'] / 3600:.1f} | {r['dqn_update_ms']:.2f} | "
             f"{r['dqn_eq_params_update_ms']:.1f} ({r['dqn_eq_params_net_arch'][0]}x3, {r['dqn_eq_params_params'] / 1e6:.1f}M) "
-            f"| {r['arq_act_ms_1env']:.2f} | {r['arq_act_ms_8envs']:.2f} "
+            f"| {r['arq_act_ms_1env']:.2f} ({r['arq_act_ms_1env'] / r['dqn_act_ms_1env']:.1f}) | {r['arq_act_ms_8envs']:.2f} "
             f"({r['arq_act_ms_8envs'] / r['dqn_act_ms_8envs']:.1f}) | {r['peak_rss_mb']:.0f}{cuda_memory(r)} |"
         )
     for r in report["results"]:
