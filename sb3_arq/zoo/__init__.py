@@ -74,7 +74,8 @@ def register() -> None:
     """
     Register sb3-arq with rl-zoo3 (idempotent): add ``"arq": sb3_arq.ARQ`` to ``rl_zoo3.utils.ALGOS`` (the dict that
     ``rl_zoo3.ALGOS``, the train/enjoy/record scripts and ``ExperimentManager`` share), make ``--algo arq`` default to
-    the packaged ``hyperparams/arq.yml`` and register the MinAtar and DeepMind Control ids (``sb3_arq.envs``).
+    the packaged ``hyperparams/arq.yml``, register the MinAtar and DeepMind Control ids (``sb3_arq.envs``) and ARQ's
+    hyperparameter sampler for ``-optimize`` (``sb3_arq.zoo.sampler.register_sampler``).
     """
     import rl_zoo3
     import rl_zoo3.utils
@@ -86,6 +87,10 @@ def register() -> None:
     for algos in (rl_zoo3.utils.ALGOS, rl_zoo3.ALGOS):
         algos["arq"] = ARQ
     _use_packaged_hyperparams(ExperimentManager)
+
+    from sb3_arq.zoo.sampler import register_sampler
+
+    register_sampler()
 
 
 def train() -> None:
