@@ -124,7 +124,8 @@ class RecordActingContext(BaseCallback):
 
     def _on_step(self) -> bool:
         model = self.model
-        self.steps.append((model._last_obs.copy(), model._last_episode_starts.copy(), model._last_context))
+        context = [h.cpu().numpy() for h in model._last_context]
+        self.steps.append((model._last_obs.copy(), model._last_episode_starts.copy(), context))
         return True
 
 

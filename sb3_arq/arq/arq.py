@@ -132,7 +132,7 @@ class ARQ(OffPolicyAlgorithm):
         self._compiled_cell_losses = None
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
-        self._last_context: tuple[np.ndarray, ...] | None = None
+        self._last_context: Context | None = None  # each env's context while collecting, on the policy's device
         self._warned_negative_reward = False
         if _init_setup_model:
             self._setup_model()
@@ -260,16 +260,25 @@ class ARQ(OffPolicyAlgorithm):
         :return: The actions and the new context (None when the policy has no connection through time).
         """
         actions, state = self.policy.predict(observation, state, episode_start, deterministic)
-        if not deterministic and self.exploration_rate > 0:
-            actions = np.array(actions)  # a copy, also for a single (0-d) action
-            flat_actions = actions.reshape(-1)
-            for i in np.flatnonzero(np.random.rand(flat_actions.size) < self.exploration_rate):
-                flat_actions[i] = self.action_space.sample()
-        return actions, state
+        return (actions if deterministic else self._explore(actions)), state
+
+    def _explore(self, actions: np.ndarray) -> np.ndarray:
+        """Replace each env's action by a uniformly random one with probability ``exploration_rate``."""
+        actions = np.array(actions)  # a copy, also for a single (0-d) action
+        flat_actions = actions.reshape(-1)
+        for i in np.flatnonzero(np.random.rand(flat_actions.size) < self.exploration_rate):
+            flat_actions[i] = self.action_space.sample()
+        return actions
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Every step goes through the policy, also random ones, so that each env's context advances."""
-        actions, self._last_context = self.predict(self._last_obs, self._last_context, self._last_episode_starts)
+        """
+        Every step goes through the policy, also random ones, so that each env's context advances; the context stays
+        on the policy's device between steps.
+        """
+        obs = self.policy.obs_to_tensor(self._last_obs)[0]
+        episode_start = th.as_tensor(self._last_episode_starts, device=self.device)
+        actions, self._last_context = self.policy.act(obs, self._last_context, episode_start)
+        actions = self._explore(actions.cpu().numpy())
         return actions, actions
 
     def _store_transition(

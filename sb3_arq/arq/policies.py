@@ -253,6 +253,22 @@ class ARQPolicy(BasePolicy):
         """Greedy actions from a zero context (an episode's first step); ``predict`` carries the context."""
         return self(observation, self.zero_context(len(observation)))[0]
 
+    def act(self, obs: PyTorchObs, context: Context | None, episode_start: th.Tensor | None) -> tuple[th.Tensor, Context]:
+        """
+        One acting step on the policy's device (what ``predict`` and ARQ's collection share; the context stays there).
+
+        :param obs: Observations, one row per env.
+        :param context: The previous step's activities, None at the start (zero).
+        :param episode_start: Per env, whether this step starts an episode (its context is reset to zero).
+        :return: Greedy actions and the new context.
+        """
+        context = self.zero_context(len(obs)) if context is None else context
+        if episode_start is not None:
+            keep = 1.0 - episode_start.float().reshape(len(obs), 1)
+            context = [h * keep for h in context]
+        with th.no_grad():
+            return self(obs, context)
+
     def predict(
         self,
         observation: np.ndarray | dict[str, np.ndarray],
@@ -272,15 +288,9 @@ class ARQPolicy(BasePolicy):
         self.set_training_mode(False)
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         n_envs = len(obs_tensor)
-        if state is None:
-            context = self.zero_context(n_envs)
-        else:
-            context = [th.as_tensor(h, dtype=th.float32, device=self.device).reshape(n_envs, -1) for h in state]
-        if episode_start is not None:
-            keep = 1.0 - th.as_tensor(np.asarray(episode_start, dtype=np.float32), device=self.device).reshape(n_envs, 1)
-            context = [h * keep for h in context]
-        with th.no_grad():
-            actions, hs = self(obs_tensor, context)
+        context = None if state is None else [th.as_tensor(h, th.float32, self.device).reshape(n_envs, -1) for h in state]
+        start = None if episode_start is None else th.as_tensor(np.asarray(episode_start), device=self.device)
+        actions, hs = self.act(obs_tensor, context, start)
         actions = actions.cpu().numpy()
         if not vectorized_env:
             actions = actions.squeeze(axis=0)
