@@ -288,7 +288,9 @@ class ARQPolicy(BasePolicy):
         self.set_training_mode(False)
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         n_envs = len(obs_tensor)
-        context = None if state is None else [th.as_tensor(h, dtype=th.float32, device=self.device).reshape(n_envs, -1) for h in state]
+        context = None
+        if state is not None:
+            context = [th.as_tensor(h, dtype=th.float32, device=self.device).reshape(n_envs, -1) for h in state]
         start = None if episode_start is None else th.as_tensor(np.asarray(episode_start), device=self.device)
         actions, hs = self.act(obs_tensor, context, start)
         actions = actions.cpu().numpy()
