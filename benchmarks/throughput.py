@@ -32,7 +32,13 @@ RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "MinAtar Breakout": {"env": "MinAtar/Breakout-v1", "net_arch": [400, 200, 200], "batch_size": 512, "naive": True},
     "MinAtar Seaquest": {"env": "MinAtar/Seaquest-v1", "net_arch": [400, 200, 200], "batch_size": 512},
-    "DMC walker-walk": {"env": "dm_control/walker-walk-v0", "net_arch": [128, 96, 96], "batch_size": 512, "sizes": (24, 64)},
+    "DMC walker-walk": {
+        "env": "dm_control/walker-walk-v0",
+        "net_arch": [128, 96, 96],
+        "batch_size": 512,
+        "sizes": (24, 64),  # of the stand-in env, where dm_control is not installed
+        "action_encoding": "binary",  # the +-1 code of the bang-bang actions
+    },
     "small (CPU)": {"env": "MinAtar/Breakout-v1", "net_arch": [64, 64, 64], "batch_size": 64},
 }
 PREFILL = 1000  # random transitions in the buffer before timing
@@ -40,7 +46,10 @@ LEARN_STEPS = 40  # env steps of the timed learn() (one update every 4)
 
 
 class StandInEnv(gym.Env):
-    """Random observations of a task's sizes, for a machine without its simulator (the update cost is the same)."""
+    """
+    Random observations of a task's sizes, for a machine without its simulator (the update cost is the same).
+    ARQ is told the task's action code (``action_encoding`` of the config), which ``"auto"`` cannot see here.
+    """
 
     def __init__(self, obs_dim: int, n_actions: int):
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (obs_dim,), np.float32)
@@ -127,7 +136,8 @@ def measure(name: str, device: str, threads: int, repeats: int, compile_update: 
     result = {"config": name, "env": config["env"] + (" (stand-in)" if stand_in else ""), "net_arch": net_arch}
 
     def arq(**policy_kwargs) -> ARQ:
-        model = ARQ("MlpPolicy", make_env(config), **arq_kwargs, policy_kwargs={"net_arch": net_arch, **policy_kwargs})
+        policy_kwargs = {"net_arch": net_arch, "action_encoding": config.get("action_encoding", "auto"), **policy_kwargs}
+        model = ARQ("MlpPolicy", make_env(config), **arq_kwargs, policy_kwargs=policy_kwargs)
         model.learn(PREFILL)
         return model
 
