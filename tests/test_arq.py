@@ -195,6 +195,7 @@ def test_predict_epsilon_is_per_env():
         ("CartPole-v1", {"policy_kwargs": {"act_with": 5}}, "act_with"),
         ("CartPole-v1", {"context_size": 0}, "context_size"),
         ("CartPole-v1", {"policy_kwargs": {"cell": "mlp"}}, "cell must be"),
+        ("CartPole-v1", {"policy_kwargs": {"action_encoding": "gray"}}, "action_encoding must be"),
         ("CartPole-v1", {"policy_kwargs": {"cell": "ad", "action_conditioning": "input"}}, "action_conditioning"),
         ("CartPole-v1", {"policy_kwargs": {"cell": "ad", "goodness": "rms"}}, "goodness applies to ARQ cells"),
     ],

@@ -89,6 +89,8 @@ class ARQPolicy(BasePolicy):
             raise ValueError(f"net_arch must be a non-empty list of positive ints (one width per cell), got {net_arch!r}")
         if goodness not in GOODNESS:
             raise ValueError(f"goodness must be one of {GOODNESS}, got {goodness!r}")
+        if action_encoding not in ("onehot", "binary", "auto"):
+            raise ValueError(f"action_encoding must be 'onehot', 'binary' or 'auto', got {action_encoding!r}")
         if cell not in ("arq", "ad"):
             raise ValueError(f"cell must be 'arq' or 'ad', got {cell!r}")
         if action_conditioning is None:
