@@ -9,27 +9,18 @@ thread; the machine's load average is recorded, since other jobs may share the c
 """
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import torch as th
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' settings
 from sb3_arq import ARQ
+from tests.test_learning import CARTPOLE
 
 RESULTS = Path(__file__).parent / "results"
-SMALL = {
-    "learning_rate": 1e-3,
-    "gamma": 0.95,
-    "batch_size": 32,
-    "learning_starts": 1000,
-    "buffer_size": 50_000,
-    "target_update_interval": 250,
-    "exploration_fraction": 0.2,
-    "exploration_final_eps": 0.02,
-    "train_freq": 2,
-    "context_size": 4,
-    "policy_kwargs": {"net_arch": [64, 64]},
-}
+SMALL = {**CARTPOLE, "policy_kwargs": {"net_arch": [64, 64]}}
 
 
 def main() -> None:

@@ -8,6 +8,19 @@ from sb3_arq import ARQ
 from tests.test_arq import VARIANTS
 
 RANDOM_POLICY_RETURN = 22  # mean return of uniformly random actions on CartPole-v1
+# Small CartPole settings (also timed by benchmarks/learn_wall_time.py); the policy is [64, 64] with context 4
+CARTPOLE = {
+    "learning_rate": 1e-3,
+    "gamma": 0.95,
+    "batch_size": 32,
+    "learning_starts": 1000,
+    "buffer_size": 50_000,
+    "target_update_interval": 250,
+    "exploration_fraction": 0.2,
+    "exploration_final_eps": 0.02,
+    "train_freq": 2,
+    "context_size": 4,
+}
 
 
 @pytest.mark.parametrize(
@@ -29,23 +42,8 @@ def test_learns_cartpole(variant, seed, threshold):
     CartPole-v1 in 10k steps: greedy mean return >= 150 over 10 episodes for each of 3 seeds (seen when the test was
     written: 292, 242 and 238); every variant of the paper's comparison set learns too.
     """
-    model = ARQ(
-        "MlpPolicy",
-        "CartPole-v1",
-        learning_rate=1e-3,
-        gamma=0.95,
-        batch_size=32,
-        learning_starts=1000,
-        buffer_size=50_000,
-        target_update_interval=250,
-        exploration_fraction=0.2,
-        exploration_final_eps=0.02,
-        train_freq=2,
-        context_size=4,
-        policy_kwargs={"net_arch": [64, 64], **VARIANTS[variant]},
-        seed=seed,
-        device="cpu",
-    )
+    policy_kwargs = {"net_arch": [64, 64], **VARIANTS[variant]}
+    model = ARQ("MlpPolicy", "CartPole-v1", **CARTPOLE, policy_kwargs=policy_kwargs, seed=seed, device="cpu")
     model.learn(10_000)
     mean_return, _ = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=10)
     print(f"{variant} seed {seed}: mean eval return {mean_return:.1f}")
