@@ -1,5 +1,7 @@
 """The benchmark environments (spec section 6): registration, bang-bang index order, flattening, MinAtar's network."""
 
+import subprocess
+import sys
 import warnings
 
 import gymnasium as gym
@@ -236,3 +238,18 @@ def test_minatar_cnn_matches_the_paper_network():
         expected = extractor.linear(th.relu(conv(obs.float().permute(0, 3, 1, 2))).flatten(1))
     assert features.shape == (5, 128)
     th.testing.assert_close(features, expected)
+
+
+def test_arq_imports_no_environment_package_and_registers_a_family_on_demand():
+    """Building ARQ on CartPole imports none of the benchmark packages; a MinAtar id works without importing sb3_arq.envs
+    and imports MinAtar only (a fresh interpreter, so that no other test's imports count)."""
+    script = """
+import sys
+import sb3_arq
+sb3_arq.ARQ("MlpPolicy", "CartPole-v1", buffer_size=100)
+print(sorted({name.split(".")[0] for name in sys.modules} & {"minatar", "shimmy", "dm_control", "mujoco"}))
+sb3_arq.ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=100)
+print(sorted({name.split(".")[0] for name in sys.modules} & {"minatar", "shimmy", "dm_control", "mujoco"}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["[]", "['minatar']"]

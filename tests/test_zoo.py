@@ -356,7 +356,7 @@ def test_regular_and_editable_wheels_install_the_hook(tmp_path):
     with zipfile.ZipFile(tmp_path / "wheel" / wheel_name) as wheel:
         names = set(wheel.namelist())
         assert wheel.read(HOOK_PTH) == (REPO_ROOT / HOOK_PTH).read_bytes()
-    assert {"_sb3_arq_zoo_hook.py", "sb3_arq/zoo/__init__.py", "sb3_arq/envs/wrappers.py", "sb3_arq/train.py"} <= names
+    assert {"_sb3_arq_zoo_hook.py", "sb3_arq/zoo/__init__.py", "sb3_arq/common/wrappers.py", "sb3_arq/train.py"} <= names
     assert {f"sb3_arq/hyperparams/{algo}.yml" for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS} <= names
     with zipfile.ZipFile(tmp_path / "editable" / editable_name) as wheel:
         names = wheel.namelist()

@@ -17,6 +17,8 @@ from torch.nn import functional as F
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
 from sb3_arq.arq.policies import ARQPolicy, Context, MlpPolicy
+from sb3_arq.common.registration import register_env_family
+from sb3_arq.common.wrappers import BangBangWrapper
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
 
@@ -99,6 +101,8 @@ class ARQ(OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
+        if isinstance(env, str):
+            register_env_family(env)  # MinAtar/... and dm_control/... ids work without importing sb3_arq.envs
         super().__init__(
             policy,
             env,
@@ -148,8 +152,6 @@ class ARQ(OffPolicyAlgorithm):
         if not (isinstance(self.context_size, int) and self.context_size >= 1):
             raise ValueError(f"context_size must be an int >= 1, got {self.context_size!r}")
         if self.policy_kwargs.get("action_encoding", "auto") == "auto":
-            from sb3_arq.envs.wrappers import BangBangWrapper  # here: importing sb3_arq.envs registers envs
-
             bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
             # A new dict: the caller's policy_kwargs stay as given.
             self.policy_kwargs = {**self.policy_kwargs, "action_encoding": "binary" if bang_bang else "onehot"}
