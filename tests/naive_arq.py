@@ -122,8 +122,9 @@ def naive_td_losses(
     frozen = [{k: v.detach() for k, v in params.items()} for params in online]
     with th.no_grad():
         _, inputs = naive_step(frozen, x, naive_replay(frozen, window[:-1]))
-        _, next_inputs = naive_step(frozen, x_next, naive_replay(frozen, window[1:]))
-        _, target_inputs = naive_step(target, x_next, naive_replay(target, window[1:]))
+        # The h path over the whole window x_{t-C} .. x_t: C steps give the context of s_t, C + 1 that of s_{t+1}
+        _, next_inputs = naive_step(frozen, x_next, naive_replay(frozen, window))
+        _, target_inputs = naive_step(target, x_next, naive_replay(target, window))
     losses = []
     for level, params in enumerate(online):
         with th.no_grad():

@@ -28,6 +28,20 @@ def test_published_minatar_breakout_size():
     assert model.policy.optimizers[0].defaults["betas"] == (0.9, 0.99)
 
 
+def test_cells_initialise_as_the_reference_code():
+    """flax's defaults at the published widths: LeCun-normal kernels (std 1/sqrt(fan_in)), zero biases, LayerNorm 1/0."""
+    th.manual_seed(0)
+    policy = make_policy(obs_dim=400, n_actions=3, net_arch=[400, 200, 200])
+    for cell in policy.cells:
+        assert th.equal(cell.hidden.bias, th.zeros_like(cell.hidden.bias))
+        assert th.equal(cell.norm.weight, th.ones_like(cell.norm.weight))
+        assert th.equal(cell.norm.bias, th.zeros_like(cell.norm.bias))
+        for linear in (cell.hidden, cell.proj_1, cell.proj_2):
+            fan_in = linear.weight.shape[1]
+            assert linear.weight.std().item() == pytest.approx(fan_in**-0.5, rel=0.05), (linear, fan_in)
+            assert linear.weight.abs().max().item() <= 2 * fan_in**-0.5 / 0.8796 + 1e-6  # truncated at 2 std
+
+
 @pytest.mark.parametrize(
     "flags, input_dims",
     [
@@ -100,19 +114,46 @@ def test_rebuilt_context_matches_acting_context():
             _, state = model.predict(x[None], state, deterministic=True)
         return state
 
-    params = [dict(cell.state_dict()) for cell in model.policy.cells]
+    params = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.policy.cells]
     for t in range(n_steps):
         slots = buffer.window_indices(np.array([t]), np.array([0]))[0]
         window = th.as_tensor(buffer.observations[slots, 0])
         assert np.array_equal(buffer.observations[slots, 0], np.stack(naive_window(observations, t, 0, context_size)))
         rebuilt = model.policy.replay_context(window[None, :-1], model.policy.cells)
         expected = act_over(naive_window(observations, t, 0, context_size)[:-1])
-        naive = naive_replay(params, [th.as_tensor(x)[None] for x in naive_window(observations, t, 0, context_size)[:-1]])
+        naive_inputs = [th.as_tensor(x, dtype=th.float64)[None] for x in naive_window(observations, t, 0, context_size)[:-1]]
+        naive = naive_replay(params, naive_inputs)
         for level in range(3):
             np.testing.assert_array_equal(rebuilt[level].detach().numpy(), expected[level])
-            th.testing.assert_close(rebuilt[level].detach(), naive[level], rtol=1e-5, atol=1e-6)
+            # float32 against the exact (float64) naive replay, relative to the activity's scale
+            assert (rebuilt[level].double() - naive[level]).abs().max() <= 1e-5 * naive[level].abs().max()
             if t == context_size:
                 np.testing.assert_array_equal(rebuilt[level].detach().numpy(), carried[t][level])
+
+
+@pytest.mark.parametrize("context_size", [1, 3, 10])
+def test_rebuilt_next_state_context_equals_acting_context(context_size):
+    """
+    For a sample whose window x_{t-C} .. x_t starts at the episode start (t = C), the rebuilt contexts are acting's:
+    s_t's is the context acting carried into x_t, and s_{t+1}'s (online, and target with the target cells equal to
+    the online ones) is the context acting made at x_t, one step of the same recursion further.
+    """
+    model = ARQ(
+        "MlpPolicy", "CartPole-v1", context_size=context_size, learning_starts=10_000, policy_kwargs={"net_arch": [8, 6, 4]}
+    )
+    recorder = RecordActingContext()
+    model.learn(300, callback=recorder)
+    starts = [t for t, (_, start, _) in enumerate(recorder.steps) if start[0]]
+    episode = next(t for t, end in zip(starts, [*starts[1:], len(recorder.steps)], strict=True) if end - t > context_size)
+    t = episode + context_size
+    window = model.replay_buffer.observations[model.replay_buffer.window_indices(np.array([t]), np.array([0])), 0]
+    np.testing.assert_array_equal(window[0], np.stack([obs[0] for obs, _, _ in recorder.steps[episode : t + 1]]))
+    with th.no_grad():
+        context, next_context, target_next_context = model._contexts(th.as_tensor(window))
+    for level in range(3):
+        np.testing.assert_array_equal(context[level].numpy(), recorder.steps[t - 1][2][level])
+        np.testing.assert_array_equal(next_context[level].numpy(), recorder.steps[t][2][level])
+        np.testing.assert_array_equal(target_next_context[level].numpy(), recorder.steps[t][2][level])
 
 
 class RecordActingContext(BaseCallback):

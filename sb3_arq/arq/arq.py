@@ -189,15 +189,17 @@ class ARQ(OffPolicyAlgorithm):
 
     def _contexts(self, window: th.Tensor | None) -> tuple[Context, Context, Context]:
         """
-        Contexts of s_t (online), s_{t+1} (online) and s_{t+1} (target) rebuilt from the window x_{t-C} .. x_t.
+        Contexts of s_t (online), s_{t+1} (online) and s_{t+1} (target) from the window x_{t-C} .. x_t: the online h
+        path runs over the window once from a zero context; its state after x_{t-1} (C steps) is the context of s_t,
+        and one step further, after x_t (C + 1 steps, as acting does), that of s_{t+1}. The target cells run the same
+        C + 1 steps from zero.
         """
         if window is None:
             return [], [], []
-        batch_size = len(window)
         x_window = self.policy.flatten_obs(window.flatten(0, 1)).unflatten(0, window.shape[:2])
-        online = self.policy.replay_context(th.cat([x_window[:, :-1], x_window[:, 1:]]), self.policy.cells)
-        target = self.policy.replay_context(x_window[:, 1:], self.policy.cells_target)
-        return [h[:batch_size] for h in online], [h[batch_size:] for h in online], target
+        context = self.policy.replay_context(x_window[:, :-1], self.policy.cells)
+        next_context = self.policy.activities(x_window[:, -1], context, self.policy.cells)
+        return context, next_context, self.policy.replay_context(x_window, self.policy.cells_target)
 
     def _cell_losses(self, data: ContextReplayBufferSamples) -> tuple[list[th.Tensor], list[th.Tensor]]:
         """

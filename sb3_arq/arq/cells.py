@@ -1,6 +1,7 @@
 """The cells (spec section 2): layers that each make their own Q estimate. ARQ's, its no-conditioning ablation, AD's."""
 
 import functools
+import math
 from typing import Literal
 
 import torch as th
@@ -11,6 +12,8 @@ Goodness = Literal["std", "rms", "msq"]
 GOODNESS = ("std", "rms", "msq")
 ROW_STD_EPS = 1e-6  # added outside the square root of the row variance of M
 LAYER_NORM_EPS = 1e-6  # added inside the square root of LayerNorm's variance
+# Standard deviation of a standard normal truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1))
+TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
 def action_codes(n_actions: int, encoding: Literal["onehot", "binary"]) -> th.Tensor:
@@ -33,6 +36,15 @@ def action_codes(n_actions: int, encoding: Literal["onehot", "binary"]) -> th.Te
         bits = (th.arange(n_actions)[:, None] >> th.arange(n_bits)[None, :]) & 1
         return (2 * bits - 1).float()
     raise ValueError(f"action encoding must be 'onehot' or 'binary', got {encoding!r}")
+
+
+def lecun_normal_(weight: th.Tensor) -> th.Tensor:
+    """
+    The reference code's initialisation of every weight matrix (flax's ``lecun_normal``): a normal truncated at two
+    standard deviations, scaled so that its variance is 1 / fan_in (fan_in = the input width, ``weight.shape[1]``).
+    """
+    std = 1.0 / math.sqrt(weight.shape[1]) / TRUNCATED_NORMAL_STD
+    return nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
 
 
 def safe_sqrt(x: th.Tensor) -> th.Tensor:
@@ -103,6 +115,19 @@ class LocalCell(nn.Module):
         self.compiled = compiled
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
+
+    def reset_parameters(self) -> None:
+        """
+        Initialise as the reference code does (flax's defaults): every weight matrix LeCun-normal, every bias zero,
+        LayerNorm scale 1 and bias 0 (torch's ``nn.Linear`` default is a smaller uniform, with non-zero biases).
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                lecun_normal_(module.weight.data)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
 
     def activity(self, x: th.Tensor) -> th.Tensor:
         """h = LayerNorm(ReLU(W_h X + b_h)), shape (batch, d)."""

@@ -144,11 +144,14 @@ class ARQPolicy(BasePolicy):
     def _make_cell(self, input_dim: int, width: int) -> LocalCell:
         n_actions = int(self.action_space.n)
         if self.cell == "ad":
-            return ADCell(input_dim, width, n_actions, self.n_heads, self.compile_cells)
-        if self.action_conditioning == "output":
-            return OutputConditionedARQCell(input_dim, width, n_actions, self.n_heads, self.goodness, self.compile_cells)
-        codes = action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding)
-        return ARQCell(input_dim, width, codes, self.n_heads, self.goodness, self.compile_cells)
+            cell = ADCell(input_dim, width, n_actions, self.n_heads, self.compile_cells)
+        elif self.action_conditioning == "output":
+            cell = OutputConditionedARQCell(input_dim, width, n_actions, self.n_heads, self.goodness, self.compile_cells)
+        else:
+            codes = action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding)
+            cell = ARQCell(input_dim, width, codes, self.n_heads, self.goodness, self.compile_cells)
+        cell.reset_parameters()
+        return cell
 
     def _build(self, lr_schedule: Schedule) -> None:
         self.cells = nn.ModuleList(
