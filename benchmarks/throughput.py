@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' naive implementation
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.naive_arq
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "MinAtar Breakout": {"env": "MinAtar/Breakout-v1", "net_arch": [400, 200, 200], "batch_size": 512, "naive": True},
@@ -99,11 +99,11 @@ def dqn_width_for(n_params: int, obs_dim: int, n_actions: int, depth: int = 3) -
 
 
 def naive_update_ms(model, repeats: int, device: str) -> float:
-    """One update of the tests' naive spec implementation (float32, Adam per cell, clipping) on the model's batch."""
-    from tests.naive_arq import naive_codes, naive_td_losses
+    """One update of the naive implementation (benchmarks/naive_arq.py, the tests' oracle (float32, Adam per cell, clipping) on the model's batch."""
+    from benchmarks.naive_arq import naive_codes, naive_td_losses
 
-    online = [{k: v.detach().clone().requires_grad_(True) for k, v in c.state_dict().items()} for c in model.policy.cells]
-    target = [{k: v.detach().clone() for k, v in cell.state_dict().items()} for cell in model.policy.cells_target]
+    online = [{k: v.detach().clone().requires_grad_(True) for k, v in c.state_dict().items()} for c in model.q_net.cells]
+    target = [{k: v.detach().clone() for k, v in cell.state_dict().items()} for cell in model.q_net_target.cells]
     optimizers = [th.optim.Adam(params.values(), lr=1e-4, betas=(0.9, 0.99)) for params in online]
     codes = naive_codes(model.action_space.n, "onehot").float().to(device)
 
@@ -142,7 +142,7 @@ def measure(name: str, device: str, threads: int, repeats: int, compile_update: 
         return model
 
     model = arq()
-    result["arq_params"] = sum(p.numel() for p in model.policy.cells.parameters())
+    result["arq_params"] = sum(p.numel() for p in model.q_net.cells.parameters())
     result["arq_update_ms"] = timed_ms(lambda: model.train(1, batch_size), repeats, device)
     obs = np.stack([model.observation_space.sample() for _ in range(8)])
     state = model.predict(obs, deterministic=True)[1]

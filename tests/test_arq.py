@@ -7,14 +7,14 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 from sb3_arq import ARQ
-from tests.naive_arq import naive_codes, naive_td_losses
+from benchmarks.naive_arq import naive_codes, naive_td_losses
 
 VARIANTS = {
     "arq": {},
     "arq-rms": {"goodness": "rms"},
     "arq-ms": {"goodness": "msq"},
     "arq-no-ac": {"action_conditioning": "output"},
-    "ad": {"cell": "ad"},
+    "ad": {"cell_type": "ad"},
 }
 SMALL = {"learning_starts": 200, "batch_size": 16, "context_size": 3, "policy_kwargs": {"net_arch": [8, 6, 5], "n_heads": 2}}
 
@@ -24,7 +24,7 @@ def small_model(env="CartPole-v1", **kwargs) -> ARQ:
 
 
 def cell_params(model: ARQ) -> list[list[th.Tensor]]:
-    return [[p.detach().clone() for p in cell.parameters()] for cell in model.policy.cells]
+    return [[p.detach().clone() for p in cell.parameters()] for cell in model.q_net.cells]
 
 
 def test_one_update_matches_naive_spec_learning_rule():
@@ -39,10 +39,10 @@ def test_one_update_matches_naive_spec_learning_rule():
     )
     model.learn(200)  # fills the buffer; no update yet
     with th.no_grad():  # make the target cells differ from the online ones, as they do between target updates
-        for p in model.policy.cells_target.parameters():
+        for p in model.q_net_target.cells.parameters():
             p.add_(0.1 * th.randn_like(p))
-    online = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.policy.cells]
-    target = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.policy.cells_target]
+    online = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.q_net.cells]
+    target = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.q_net_target.cells]
     before = cell_params(model)
     np.random.seed(7)
     data = model.replay_buffer.sample(batch_size)
@@ -53,11 +53,11 @@ def test_one_update_matches_naive_spec_learning_rule():
     losses = naive_td_losses(leaves, target, data, gamma, naive_codes(2, "onehot"), n_heads=2)
     for level, (params, loss) in enumerate(zip(leaves, losses, strict=True)):
         loss.backward()
-        names = [name for name, _ in model.policy.cells[level].named_parameters()]
+        names = [name for name, _ in model.q_net.cells[level].named_parameters()]
         grads = [params[name].grad for name in names]
         norm = th.sqrt(sum((g**2).sum() for g in grads))
         assert th.isfinite(norm) and norm > max_grad_norm  # finite: no dead cell (NaN in the naive sqrt); clipping on
-        for name, old, new in zip(names, before[level], model.policy.cells[level].parameters(), strict=True):
+        for name, old, new in zip(names, before[level], model.q_net.cells[level].parameters(), strict=True):
             step = (old - new.detach()).double() / lr
             expected = params[name].grad * max_grad_norm / (norm + 1e-6)
             th.testing.assert_close(step, expected, rtol=2e-3, atol=2e-7, msg=f"cell {level} {name}")
@@ -70,7 +70,7 @@ def test_each_cells_gradient_comes_from_its_own_loss_only(variant):
     model = small_model(policy_kwargs={**SMALL["policy_kwargs"], **VARIANTS[variant]})
     model.learn(200)
     losses, _ = model._cell_losses(model.replay_buffer.sample(16))
-    for level, cell in enumerate(model.policy.cells):
+    for level, cell in enumerate(model.q_net.cells):
         params = list(cell.parameters())
         others = sum(loss for other, loss in enumerate(losses) if other != level)
         assert all(g is None for g in th.autograd.grad(others, params, retain_graph=True, allow_unused=True))
@@ -83,20 +83,19 @@ def test_no_gradient_crosses_a_cell():
     model = small_model()
     policy = model.policy
     x = th.randn(5, 4)
-    context = [h.requires_grad_(True) for h in policy.replay_context(th.randn(5, 3, 4), policy.cells)]
-    _, qs = policy.q_values(x, context, policy.cells, [th.zeros(5, dtype=th.long)] * 3)
+    context = [h.requires_grad_(True) for h in policy.q_net.replay(th.randn(5, 3, 4))]
+    _, qs = policy.q_net(x, context, [th.zeros(5, dtype=th.long)] * 3)
     for level, q in enumerate(qs):
-        others = [p for other, cell in enumerate(policy.cells) if other != level for p in cell.parameters()]
+        others = [p for other, cell in enumerate(policy.q_net.cells) if other != level for p in cell.parameters()]
         grads = th.autograd.grad(q.sum(), [*others, *context], allow_unused=True)
         # The context was computed with gradients here on purpose: q_values still must not pass them on.
         assert all(g is None for g in grads)
-        own = th.autograd.grad(q.sum(), list(policy.cells[level].parameters()), allow_unused=True)
+        own = th.autograd.grad(q.sum(), list(policy.q_net.cells[level].parameters()), allow_unused=True)
         assert all(g is not None for g in own)
 
 
 def swap_optimizer(model: ARQ, level: int) -> None:
-    cell = model.policy.cells[level]
-    cell.optimizer = th.optim.SGD(cell.parameters(), lr=1.0)
+    model.policy.optimizer.optimizers[level] = th.optim.SGD(model.q_net.cells[level].parameters(), lr=1.0)
 
 
 @pytest.mark.parametrize(
@@ -132,11 +131,11 @@ def test_save_load_round_trip(tmp_path, variant):
     loaded = ARQ.load(tmp_path / "arq", env=model.get_env(), device="cpu")
     assert loaded.num_timesteps == 400 and loaded.exploration_rate == model.exploration_rate < 1.0
     assert loaded.policy.net_arch == [8, 6, 5] and loaded.context_size == 3
-    assert type(loaded.policy.cells[0]) is type(model.policy.cells[0])
-    assert loaded.policy.goodness == model.policy.goodness and loaded.policy.cell == model.policy.cell
+    assert type(loaded.q_net.cells[0]) is type(model.q_net.cells[0])
+    assert loaded.policy.goodness == model.policy.goodness and loaded.policy.cell_type == model.policy.cell_type
     for a, b in zip(model.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True):
         assert th.equal(a, b)  # online and target cells
-    for a, b in zip(model.policy.optimizers, loaded.policy.optimizers, strict=True):
+    for a, b in zip(model.policy.optimizer.optimizers, loaded.policy.optimizer.optimizers, strict=True):
         sa, sb = a.state_dict()["state"], b.state_dict()["state"]
         assert sa.keys() == sb.keys() and len(sa) > 0
         assert all(th.equal(sa[k]["exp_avg_sq"], sb[k]["exp_avg_sq"]) for k in sa)
@@ -195,15 +194,15 @@ def test_predict_epsilon_is_per_env():
         ("CartPole-v1", {"policy_kwargs": {"goodness": "l2"}}, "goodness"),
         ("CartPole-v1", {"policy_kwargs": {"act_with": 5}}, "act_with"),
         ("CartPole-v1", {"context_size": 0}, "context_size"),
-        ("CartPole-v1", {"policy_kwargs": {"cell": "mlp"}}, "cell must be"),
+        ("CartPole-v1", {"policy_kwargs": {"cell_type": "mlp"}}, "cell_type must be one of"),
         ("CartPole-v1", {"policy_kwargs": {"action_encoding": "gray"}}, "action_encoding must be"),
-        ("CartPole-v1", {"policy_kwargs": {"cell": "ad", "action_conditioning": "input"}}, "action_conditioning"),
-        ("CartPole-v1", {"policy_kwargs": {"cell": "ad", "goodness": "rms"}}, "goodness applies to ARQ cells"),
+        ("CartPole-v1", {"policy_kwargs": {"cell_type": "ad", "action_conditioning": "input"}}, "action_conditioning"),
+        ("CartPole-v1", {"policy_kwargs": {"cell_type": "ad", "goodness": "rms"}}, "goodness applies to ARQ cells"),
     ],
 )
 def test_bad_input_is_refused_at_construction(env_id, kwargs, message):
     if message is None:  # a valid combination: 2 actions have a 1-bit code
-        assert ARQ("MlpPolicy", env_id, **kwargs).policy.cells[0].codes.tolist() == [[-1.0], [1.0]]
+        assert ARQ("MlpPolicy", env_id, **kwargs).q_net.cells[0].codes.tolist() == [[-1.0], [1.0]]
         return
     with pytest.raises(ValueError, match=message):
         ARQ("MlpPolicy", env_id, buffer_size=100, **kwargs)

@@ -101,7 +101,7 @@ def test_replay_buffer_save_load_round_trip(tmp_path):
     original, restored = model.replay_buffer, loaded.replay_buffer
     assert restored.pos == original.pos == 300 and restored.context_size == 3
     np.testing.assert_array_equal(restored.observations, original.observations)
-    np.testing.assert_array_equal(restored.episode_steps, original.episode_steps)
+    np.testing.assert_array_equal(restored.step_in_episode, original.step_in_episode)
     assert restored.final_observations.keys() == original.final_observations.keys() and len(original.final_observations) > 3
     np.random.seed(0)
     a = original.sample(64)

@@ -1,12 +1,12 @@
 import pytest
 import torch as th
 
-from sb3_arq.arq.cells import ADCell, ARQCell, OutputConditionedARQCell, action_codes
-from tests.naive_arq import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
+from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, OutputConditionedARQCell, action_codes, cell_class
+from benchmarks.naive_arq import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
 
 
 @pytest.mark.parametrize("encoding, n_actions", [("onehot", 3), ("onehot", 6), ("binary", 8)])
-@pytest.mark.parametrize("goodness", ["std", "rms", "msq"])
+@pytest.mark.parametrize("goodness", GOODNESS)
 def test_cell_matches_naive_spec(encoding, n_actions, goodness):
     th.manual_seed(0)
     input_dim, width, n_heads, batch = 23, 16, 4, 7
@@ -37,18 +37,16 @@ def randomise_norm(cell):
     return cell
 
 
-@pytest.mark.parametrize(
-    "variant",
-    ["output-std", "output-rms", "output-msq", "ad"],
-)
+@pytest.mark.parametrize("variant", [*(f"output-{goodness}" for goodness in GOODNESS), "ad"])
 def test_variant_cells_match_naive_spec(variant):
     """ARQ without action conditioning (every goodness) and the AD cell, all actions and taken actions."""
     th.manual_seed(0)
     input_dim, width, n_heads, n_actions, batch = 19, 12, 4, 5, 6
     if variant == "ad":
-        cell = ADCell(input_dim, width, n_actions, n_heads=n_heads)
+        cell = ADCell(input_dim, width, action_codes(n_actions, "onehot"), n_heads=n_heads)
     else:
-        cell = OutputConditionedARQCell(input_dim, width, n_actions, n_heads=n_heads, goodness=variant.split("-")[1])
+        codes = action_codes(n_actions, "onehot")
+        cell = OutputConditionedARQCell(input_dim, width, codes, n_heads=n_heads, goodness=variant.split("-")[1])
     cell = randomise_norm(cell.double())
     x = th.randn(batch, input_dim, dtype=th.float64)
     params = dict(cell.state_dict())
@@ -100,7 +98,7 @@ def test_q_is_computed_without_tiling_gradients_match_naive():
 
 
 @pytest.mark.parametrize(
-    "make_cell", [lambda: ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2), lambda: OutputConditionedARQCell(5, 4, 3, 2)]
+    "make_cell", [lambda: ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2), lambda: OutputConditionedARQCell(5, 4, action_codes(3, "onehot"), 2)]
 )
 def test_dead_cell_gets_zero_not_nan_gradients(make_cell):
     """A cell whose activity is all zero (every ReLU off) has Q = 0; its gradients must stay finite."""
@@ -126,3 +124,18 @@ def test_compiled_cell_matches_eager():
     th.testing.assert_close(compiled.q_values(x, compiled.activity(x)), eager.q_values(x, eager.activity(x)))
     for p, q in zip(compiled.parameters(), eager.parameters(), strict=True):
         th.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [cls for conditionings in CELLS.values() for cls in conditionings.values()])
+def test_unknown_goodness_passed_to_a_cell_is_refused(cls):
+    with pytest.raises(ValueError, match="goodness"):
+        cls(5, 4, action_codes(3, "onehot"), 2, goodness="l2")
+
+
+def test_cell_registry():
+    assert cell_class("arq") is ARQCell and cell_class("arq", "output") is OutputConditionedARQCell
+    assert cell_class("ad") is ADCell
+    with pytest.raises(ValueError, match=r"cell_type must be one of \['arq', 'ad'\]"):
+        cell_class("mlp")
+    with pytest.raises(ValueError, match=r"action_conditioning must be one of \['output'\] for cell_type='ad'"):
+        cell_class("ad", "input")

@@ -8,7 +8,7 @@ import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 from sb3_arq import ARQ
 from sb3_arq.arq.buffers import ContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
-from tests.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
+from benchmarks.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
 
 
 def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
@@ -19,20 +19,20 @@ def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
 def test_published_minatar_breakout_size():
     """Spec section 5: Breakout's three cells hold 13.64M parameters, 6.82M / 4.09M / 2.73M, each in its own optimizer."""
     model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=1000, device="cpu")
-    per_cell = [sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizers]
+    per_cell = [sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizer.optimizers]
     assert per_cell == [6_820_400, 4_090_200, 2_730_200]
     assert sum(per_cell) == 13_640_800
-    assert [cell.input_dim for cell in model.policy.cells] == [1000, 1200, 800]
-    optimized = [p for opt in model.policy.optimizers for group in opt.param_groups for p in group["params"]]
-    assert len({id(p) for p in optimized}) == len(list(model.policy.cells.parameters()))  # disjoint and complete
-    assert model.policy.optimizers[0].defaults["betas"] == (0.9, 0.99)
+    assert [cell.input_dim for cell in model.q_net.cells] == [1000, 1200, 800]
+    optimized = [p for opt in model.policy.optimizer.optimizers for group in opt.param_groups for p in group["params"]]
+    assert len({id(p) for p in optimized}) == len(list(model.q_net.cells.parameters()))  # disjoint and complete
+    assert model.policy.optimizer.optimizers[0].defaults["betas"] == (0.9, 0.99)
 
 
 def test_cells_initialise_as_the_reference_code():
     """flax's defaults at the published widths: LeCun-normal kernels (std 1/sqrt(fan_in)), zero biases, LayerNorm 1/0."""
     th.manual_seed(0)
     policy = make_policy(obs_dim=400, n_actions=3, net_arch=[400, 200, 200])
-    for cell in policy.cells:
+    for cell in policy.q_net.cells:
         assert th.equal(cell.hidden.bias, th.zeros_like(cell.hidden.bias))
         assert th.equal(cell.norm.weight, th.ones_like(cell.norm.weight))
         assert th.equal(cell.norm.bias, th.zeros_like(cell.norm.bias))
@@ -53,7 +53,7 @@ def test_cells_initialise_as_the_reference_code():
 )
 def test_wiring_input_sizes(flags, input_dims):
     policy = make_policy(net_arch=[8, 4, 5], **flags)
-    assert [cell.input_dim for cell in policy.cells] == input_dims
+    assert [cell.input_dim for cell in policy.q_net.cells] == input_dims
     assert policy.uses_context == bool(flags.get("recurrent_connections", True) or flags.get("forward_connections", True))
 
 
@@ -63,8 +63,8 @@ def test_policy_q_values_match_naive_wiring():
     policy = make_policy(net_arch=[8, 4, 5], n_heads=2).double()
     x = th.randn(4, 6, dtype=th.float64)
     context = [th.randn(4, w, dtype=th.float64) for w in (8, 4, 5)]
-    hs, qs = policy.q_values(x, context, policy.cells)
-    params = [dict(cell.state_dict()) for cell in policy.cells]
+    hs, qs = policy.q_net(x, context)
+    params = [dict(cell.state_dict()) for cell in policy.q_net.cells]
     naive_hs, inputs = naive_step(params, x, context)
     for level in range(3):
         assert th.allclose(hs[level], naive_hs[level])
@@ -114,12 +114,12 @@ def test_rebuilt_context_matches_acting_context():
             _, state = model.predict(x[None], state, deterministic=True)
         return state
 
-    params = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.policy.cells]
+    params = [{k: v.double() for k, v in cell.state_dict().items()} for cell in model.q_net.cells]
     for t in range(n_steps):
         slots = buffer.window_indices(np.array([t]), np.array([0]))[0]
         window = th.as_tensor(buffer.observations[slots, 0])
         assert np.array_equal(buffer.observations[slots, 0], np.stack(naive_window(observations, t, 0, context_size)))
-        rebuilt = model.policy.replay_context(window[None, :-1], model.policy.cells)
+        rebuilt = model.q_net.replay(window[None, :-1])
         expected = act_over(naive_window(observations, t, 0, context_size)[:-1])
         naive_inputs = [th.as_tensor(x, dtype=th.float64)[None] for x in naive_window(observations, t, 0, context_size)[:-1]]
         naive = naive_replay(params, naive_inputs)

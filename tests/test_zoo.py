@@ -311,7 +311,7 @@ def test_packaged_hyperparams():
     # the yml leaves the optimizer to ARQ's default: the reference's Adam with beta2 0.99, one per cell
     policy_kwargs = eval(files["arq"]["MinAtar/Breakout-v1"]["policy_kwargs"], vars(rl_zoo3.exp_manager))
     model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", policy_kwargs={**policy_kwargs, "net_arch": [8, 8]}, device="cpu")
-    optimizers = [cell.optimizer for cell in model.policy.cells]
+    optimizers = model.policy.optimizer.optimizers
     assert len({id(optimizer) for optimizer in optimizers}) == 2
     assert all(isinstance(opt, th.optim.Adam) and opt.defaults["betas"] == (0.9, 0.99) for opt in optimizers)
     for algo in ("dqn", "qrdqn"):
@@ -375,7 +375,7 @@ def test_regular_and_editable_wheels_install_the_hook(tmp_path):
     "policy_kwargs, cell_class",
     [
         ("dict(net_arch=[16, 16], action_conditioning='output')", "OutputConditionedARQCell"),
-        ("dict(net_arch=[16, 16], cell='ad')", "ADCell"),
+        ("dict(net_arch=[16, 16], cell_type='ad')", "ADCell"),
         ("dict(net_arch=[16, 16], goodness='msq')", "ARQCell"),
     ],
 )
@@ -384,5 +384,5 @@ def test_rl_zoo3_trains_the_variants(tmp_path, policy_kwargs, cell_class):
     smoke = ["learning_starts:200", "batch_size:16", "buffer_size:2000", "context_size:2", f"policy_kwargs:{policy_kwargs}"]
     zoo_train(tmp_path, "arq", "MinAtar/Breakout-v1", 600, 600, 1, "-params", *smoke)
     model = ARQ.load(check_run(tmp_path, "arq", "MinAtar/Breakout-v1", [600], 1), device="cpu")
-    assert type(model.policy.cells[0]).__name__ == cell_class and model._n_updates > 0
+    assert type(model.q_net.cells[0]).__name__ == cell_class and model._n_updates > 0
     assert model.policy.goodness == ("msq" if "msq" in policy_kwargs else "std")

@@ -16,7 +16,8 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
-from sb3_arq.arq.policies import ARQPolicy, Context, MlpPolicy
+from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
+from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.registration import register_env_family
 from sb3_arq.common.wrappers import BangBangWrapper
 
@@ -30,15 +31,18 @@ class ARQ(OffPolicyAlgorithm):
 
     A DQN-style agent (replay, epsilon-greedy, per-cell target copies, double Q) whose Q-network is a stack of cells;
     each cell makes its own estimate Q^l(s, a), is trained only on its own TD error with its own optimizer, and no
-    gradient crosses a cell boundary (spec section 4). Defaults are the published MinAtar settings (spec section 5).
+    gradient crosses a cell boundary (docs/algorithm.md, "4. Learning rule"). Defaults are the published MinAtar
+    settings (docs/algorithm.md, "10. Published settings").
 
     Acting: the greedy action maximises the mean of the cells' Q; each env carries its context (the cells' previous
     activities), zero at episode start and advanced on every step, also when the action taken was random (the
     reference code skips that update on random actions; we do not, so that training-time acting equals
-    ``predict(obs, state, episode_start)``). Training rebuilds the context of a sampled transition by replaying the
-    ``context_size`` observations before it (clipped at the episode start) through the online and target cells.
+    ``predict(obs, state, episode_start)``). Training rebuilds the contexts of a sampled transition by running the
+    cells over the ``context_size`` observations before it and the transition's own (clipped at the episode start;
+    docs/algorithm.md, "3. Context windows in training").
 
-    Q = goodness >= 0, so returns below zero cannot be represented: a warning is issued at the first negative reward.
+    An ARQ cell's Q is a goodness >= 0, so returns below zero cannot be represented: a warning is issued at the first
+    negative reward (not for the AD cell, whose Q can be negative).
 
     :param policy: The policy model to use ("MlpPolicy" or ``ARQPolicy``).
     :param env: The environment to learn from (if registered in Gym, can be str). Discrete actions only.
@@ -55,11 +59,13 @@ class ARQ(OffPolicyAlgorithm):
     :param exploration_initial_eps: Epsilon when the annealing starts (it is 1 during ``learning_starts``).
     :param exploration_final_eps: Final epsilon.
     :param max_grad_norm: Gradient clipping of each cell, to this global norm over the cell's parameters.
-    :param context_size: Observations replayed to rebuild a sampled transition's context (spec section 3).
+    :param context_size: Observations C before a sampled transition replayed to rebuild its contexts.
     :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
         "reduce-overhead" for CUDA graphs, "max-autotune"), or None (eager). Exact up to float rounding; see the
         throughput benchmark for what it gains.
-    :param replay_buffer_kwargs: Keyword arguments of the ``ContextReplayBuffer``.
+    :param replay_buffer_kwargs: Keyword arguments of the ``ContextReplayBuffer`` (its ``context_size`` is ARQ's).
+    :param optimize_memory_usage: Accepted like in every SB3 off-policy algorithm; the ``ContextReplayBuffer`` stores
+        each observation once (SB3's memory-optimised layout) whatever its value, and keeps final observations aside.
     :param stats_window_size: Window size for the rollout logging (episodes).
     :param tensorboard_log: The log location for tensorboard (if None, no logging).
     :param policy_kwargs: Keyword arguments of the policy (``ARQPolicy``: net_arch, n_heads, goodness, ...).
@@ -71,6 +77,8 @@ class ARQ(OffPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
     policy: ARQPolicy
+    q_net: CellStack
+    q_net_target: CellStack
     replay_buffer: ContextReplayBuffer
 
     def __init__(
@@ -93,6 +101,7 @@ class ARQ(OffPolicyAlgorithm):
         context_size: int = 10,
         compile_update: str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -117,6 +126,7 @@ class ARQ(OffPolicyAlgorithm):
             action_noise=None,
             replay_buffer_class=ContextReplayBuffer,
             replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
@@ -155,28 +165,21 @@ class ARQ(OffPolicyAlgorithm):
             bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
             # A new dict: the caller's policy_kwargs stay as given.
             self.policy_kwargs = {**self.policy_kwargs, "action_encoding": "binary" if bang_bang else "onehot"}
-        # OffPolicyAlgorithm._setup_model without its choice of buffer class: ARQ needs the context windows.
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
-        self.policy = self.policy.to(self.device)
-        if self.replay_buffer is None:
-            self.replay_buffer = ContextReplayBuffer(
-                self.buffer_size,
-                self.observation_space,
-                self.action_space,
-                device=self.device,
-                n_envs=self.n_envs,
-                context_size=self.context_size if self.policy.uses_context else 0,
-                **self.replay_buffer_kwargs,
-            )
-        self._convert_train_freq()
+        self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "context_size": self.context_size}
+        super()._setup_model()
+        if not self.policy.uses_context:
+            self.replay_buffer.context_size = 0  # no connection through time: no window to gather
+        self._create_aliases()
+
+    def _create_aliases(self) -> None:
+        self.q_net = self.policy.q_net
+        self.q_net_target = self.policy.q_net_target
 
     def _on_step(self) -> None:
         """Update the target cells every ``target_update_interval`` env steps, and epsilon."""
         self._n_calls += 1
         if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
-            polyak_update(self.policy.cells.parameters(), self.policy.cells_target.parameters(), self.tau)
+            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
         self.exploration_rate = self._exploration_rate()
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
@@ -197,13 +200,13 @@ class ARQ(OffPolicyAlgorithm):
         if window is None:
             return [], [], []
         x_window = self.policy.flatten_obs(window.flatten(0, 1)).unflatten(0, window.shape[:2])
-        context = self.policy.replay_context(x_window[:, :-1], self.policy.cells)
-        next_context = self.policy.activities(x_window[:, -1], context, self.policy.cells)
-        return context, next_context, self.policy.replay_context(x_window, self.policy.cells_target)
+        context = self.q_net.replay(x_window[:, :-1])
+        next_context = self.q_net.activities(x_window[:, -1], context)
+        return context, next_context, self.q_net_target.replay(x_window)
 
     def _cell_losses(self, data: ContextReplayBufferSamples) -> tuple[list[th.Tensor], list[th.Tensor]]:
         """
-        Spec section 4 for every cell l: its own double-Q TD target and MSE loss. Returns the losses and the Q of the
+        The learning rule for every cell l (docs/algorithm.md, "4. Learning rule"): its own double-Q TD target and MSE loss. Returns the losses and the Q of the
         taken actions; cell l's loss depends on cell l's parameters only (its inputs are detached).
         """
         obs = self.policy.flatten_obs(data.observations)
@@ -212,34 +215,33 @@ class ARQ(OffPolicyAlgorithm):
         with th.no_grad():
             context, next_context, target_next_context = self._contexts(data.context_observations)
             # Double Q per cell: each cell picks a* by its own online estimate, its target copy evaluates it.
-            _, next_q_online = self.policy.q_values(next_obs, next_context, self.policy.cells)
+            _, next_q_online = self.q_net(next_obs, next_context)
             next_actions = [q.argmax(dim=1) for q in next_q_online]
-            _, next_q = self.policy.q_values(next_obs, target_next_context, self.policy.cells_target, next_actions)
+            _, next_q = self.q_net_target(next_obs, target_next_context, next_actions)
             targets = [data.rewards.flatten() + (1 - data.dones.flatten()) * self.gamma * q for q in next_q]
-        _, q_values = self.policy.q_values(obs, context, self.policy.cells, [actions] * len(targets))
+        _, q_values = self.q_net(obs, context, [actions] * len(targets))
         return [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)], q_values
 
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizers)
+        self._update_learning_rate(self.policy.optimizer)
         if self.compile_update is not None and self._compiled_cell_losses is None:
             self._compiled_cell_losses = th.compile(self._cell_losses, mode=self.compile_update)
         cell_losses = self._compiled_cell_losses or self._cell_losses
         stats = []
         for _ in range(gradient_steps):
             losses, q_values = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
-            for cell in self.policy.cells:
-                cell.optimizer.zero_grad()
+            self.policy.optimizer.zero_grad()
             # One backward pass for all cells: the losses share no parameter, so each cell's gradient is that of its
             # own loss alone (no gradient crosses a cell); then each cell clips and steps on its own.
             th.stack(losses).sum().backward()
-            for cell in self.policy.cells:
+            for cell, optimizer in zip(self.q_net.cells, self.policy.optimizer.optimizers, strict=True):
                 th.nn.utils.clip_grad_norm_(cell.parameters(), self.max_grad_norm)
-                cell.optimizer.step()
+                optimizer.step()
             stats.append(th.stack([*losses, *(q.mean() for q in q_values)]).detach())
 
         stats = th.stack(stats).mean(dim=0).cpu().numpy()  # one device sync per train() call
-        n_cells = len(self.policy.cells)
+        n_cells = len(self.q_net.cells)
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", stats[:n_cells].mean())
@@ -294,10 +296,10 @@ class ARQ(OffPolicyAlgorithm):
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        if not self._warned_negative_reward and np.any(reward < 0):
+        if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q and np.any(reward < 0):
             warnings.warn(
-                "ARQ received a negative reward: its Q-values are goodness values >= 0 and cannot represent negative "
-                "returns. Shift or rescale the rewards to be >= 0 (see the README).",
+                "ARQ received a negative reward: the Q-values of its cells are goodness values >= 0 and cannot "
+                "represent negative returns. Shift or rescale the rewards to be >= 0 (see the README).",
                 stacklevel=2,
             )
             self._warned_negative_reward = True
@@ -368,16 +370,16 @@ class ARQ(OffPolicyAlgorithm):
         found = {name: value.shape for name, value in params.get("policy", {}).items()}
         differing = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
         if exact_match and differing:
-            n_cells = len({name.split(".")[1] for name in found if name.startswith("cells.")})
+            n_cells = len({name.split(".")[2] for name in found if name.startswith("q_net.cells.")})
             raise ValueError(
                 f"The saved policy does not fit this ARQ: the file has {n_cells} cell(s), this model has "
-                f"{len(self.policy.cells)} of widths {self.policy.net_arch}; {len(differing)} parameter(s) differ, e.g. "
+                f"{len(self.q_net.cells)} of widths {self.policy.net_arch}; {len(differing)} parameter(s) differ, e.g. "
                 f"{differing[:3]}. Load it with the policy_kwargs it was saved with."
             )
         super().set_parameters(params, exact_match=exact_match, device=device)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_last_context", "_compiled_cell_losses"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_last_context", "_compiled_cell_losses"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", *(f"policy.cells.{level}.optimizer" for level in range(len(self.policy.cells)))], []
+        return ["policy", "policy.optimizer"], []

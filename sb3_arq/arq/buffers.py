@@ -37,9 +37,12 @@ class ContextReplayBuffer(ReplayBuffer):
     :param action_space: Action space.
     :param device: PyTorch device of the sampled tensors.
     :param n_envs: Number of parallel environments.
-    :param context_size: Number C of past observations returned with each transition (0: none).
+    :param optimize_memory_usage: Accepted for SB3's off-policy algorithms, which pass it: the buffer always stores
+        each observation once (the memory-optimised layout), and keeps final observations aside, so both values give
+        the same buffer.
     :param handle_timeout_termination: Bootstrap through time limits (``TimeLimit.truncated``) instead of treating
         them as terminations.
+    :param context_size: Number C of past observations returned with each transition (0: none).
     """
 
     def __init__(
@@ -49,12 +52,15 @@ class ContextReplayBuffer(ReplayBuffer):
         action_space: spaces.Space,
         device: th.device | str = "auto",
         n_envs: int = 1,
-        context_size: int = 10,
+        optimize_memory_usage: bool = True,
         handle_timeout_termination: bool = True,
+        context_size: int = 10,
     ):
         if not (isinstance(context_size, int) and context_size >= 0):
             raise ValueError(f"context_size must be an int >= 0, got {context_size!r}")
-        # SB3 refuses optimize_memory_usage with timeouts because its layout loses final observations; ours keeps them.
+        # The layout stores each observation once whatever optimize_memory_usage says (it is accepted, as SB3's
+        # off-policy algorithms pass it). SB3 refuses its own optimised layout with timeouts because it loses final
+        # observations; ours keeps them.
         super().__init__(
             buffer_size,
             observation_space,
@@ -66,9 +72,9 @@ class ContextReplayBuffer(ReplayBuffer):
         )
         self.handle_timeout_termination = handle_timeout_termination
         self.context_size = context_size
-        self.episode_steps = np.zeros((self.buffer_size, self.n_envs), dtype=np.int32)  # steps since the episode began
+        self.step_in_episode = np.zeros((self.buffer_size, self.n_envs), dtype=np.int32)  # each transition's index in its episode
         self.final_observations: dict[tuple[int, int], np.ndarray] = {}  # (slot, env) -> observation after an episode end
-        self._steps_in_episode = np.zeros(self.n_envs, dtype=np.int32)
+        self._current_step = np.zeros(self.n_envs, dtype=np.int32)  # per env, the index of its next transition
 
     def add(
         self,
@@ -85,8 +91,8 @@ class ContextReplayBuffer(ReplayBuffer):
             self.final_observations.pop((self.pos, env_idx), None)
             if ended[env_idx]:
                 self.final_observations[(self.pos, env_idx)] = next_obs[env_idx].copy()
-        self.episode_steps[self.pos] = self._steps_in_episode
-        self._steps_in_episode = np.where(ended, 0, self._steps_in_episode + 1).astype(np.int32)
+        self.step_in_episode[self.pos] = self._current_step
+        self._current_step = np.where(ended, 0, self._current_step + 1).astype(np.int32)
         super().add(obs, next_obs, action, reward, done, infos)
 
     def truncate_last_trajectory(self) -> None:
@@ -102,7 +108,7 @@ class ContextReplayBuffer(ReplayBuffer):
             self.final_observations[(last, env_idx)] = self.observations[self.pos, env_idx].copy()
         self.dones[last, still_open] = 1.0
         self.timeouts[last, still_open] = 1.0
-        self._steps_in_episode[:] = 0
+        self._current_step[:] = 0
 
     def window_indices(self, batch_inds: np.ndarray, env_inds: np.ndarray) -> np.ndarray:
         """
@@ -112,7 +118,7 @@ class ContextReplayBuffer(ReplayBuffer):
         :param env_inds: Sampled envs, shape (batch,).
         :return: Slots, shape (batch, C + 1), oldest first.
         """
-        max_back = self.episode_steps[batch_inds, env_inds].astype(np.int64)
+        max_back = self.step_in_episode[batch_inds, env_inds].astype(np.int64)
         if self.full:
             # Slot `pos` holds the newest transition's next observation, so the oldest intact observation is at pos + 1.
             max_back = np.minimum(max_back, (batch_inds - self.pos - 1) % self.buffer_size)

@@ -1,15 +1,20 @@
-"""The cells (spec section 2): layers that each make their own Q estimate. ARQ's, its no-conditioning ablation, AD's."""
+"""
+The cells: layers that each make their own Q estimate (docs/algorithm.md, "1. The cell" and "6. Variants").
+
+One function per step of the cell's equations, and two registries that everything else reads: ``GOODNESS`` (name ->
+the function that turns y into Q) and ``CELLS`` (cell type -> action conditioning -> class). Adding a goodness or a
+cell variant touches this file, its naive reference in ``tests/naive_arq.py`` and docs/algorithm.md.
+"""
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch as th
 from torch import nn
 from torch.nn import functional as F
 
-Goodness = Literal["std", "rms", "msq"]
-GOODNESS = ("std", "rms", "msq")
 ROW_STD_EPS = 1e-6  # added outside the square root of the row variance of M
 LAYER_NORM_EPS = 1e-6  # added inside the square root of LayerNorm's variance
 # Standard deviation of a standard normal truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1))
@@ -18,7 +23,7 @@ TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 def action_codes(n_actions: int, encoding: Literal["onehot", "binary"]) -> th.Tensor:
     """
-    The action code e(a) of every action, one row per action (spec section 2).
+    The action code e(a) of every action, one row per action (docs/algorithm.md, "9. Environments and action codes").
 
     ``onehot``: e(a) = one-hot(a). ``binary``: the k-bit +-1 code of 2^k actions, e(a)_j = +1 if bit j of a is set,
     else -1, with j = 0 the least significant bit.
@@ -35,7 +40,7 @@ def action_codes(n_actions: int, encoding: Literal["onehot", "binary"]) -> th.Te
             raise ValueError(f"action_encoding='binary' needs a power-of-two number of actions (>= 2), got {n_actions}")
         bits = (th.arange(n_actions)[:, None] >> th.arange(n_bits)[None, :]) & 1
         return (2 * bits - 1).float()
-    raise ValueError(f"action encoding must be 'onehot' or 'binary', got {encoding!r}")
+    raise ValueError(f"action_encoding must be 'onehot' or 'binary', got {encoding!r}")
 
 
 def lecun_normal_(weight: th.Tensor) -> th.Tensor:
@@ -53,19 +58,30 @@ def safe_sqrt(x: th.Tensor) -> th.Tensor:
     return th.where(positive, x.where(positive, 1.0).sqrt(), 0.0)
 
 
-def goodness_of(y: th.Tensor, goodness: Goodness) -> th.Tensor:
-    """
-    Q = g(y) over the last axis: ``std`` (centred root mean square), ``rms`` or ``msq`` (mean square, "ARQ-MS").
+def goodness_std(y: th.Tensor) -> th.Tensor:
+    """The centred root mean square of y over its last axis (the reference code's goodness, every published run)."""
+    return safe_sqrt((y - y.mean(dim=-1, keepdim=True)).square().mean(dim=-1))
 
-    :param y: Action-conditioned activity, shape (..., d).
-    :param goodness: Which g.
-    :return: Q values, shape (...,); always >= 0.
-    """
-    if goodness == "std":
-        return safe_sqrt((y - y.mean(dim=-1, keepdim=True)).square().mean(dim=-1))
-    if goodness == "rms":
-        return safe_sqrt(y.square().mean(dim=-1))
+
+def goodness_rms(y: th.Tensor) -> th.Tensor:
+    """The root mean square of y over its last axis (the paper's wording)."""
+    return safe_sqrt(y.square().mean(dim=-1))
+
+
+def goodness_msq(y: th.Tensor) -> th.Tensor:
+    """The mean square of y over its last axis (the paper's "ARQ-MS" ablation)."""
     return y.square().mean(dim=-1)
+
+
+# Goodness g: y (..., d) -> Q (...,), always >= 0
+GOODNESS: dict[str, Callable[[th.Tensor], th.Tensor]] = {"std": goodness_std, "rms": goodness_rms, "msq": goodness_msq}
+
+
+def check_goodness(goodness: str) -> str:
+    """:return: ``goodness`` if it names a registered goodness, else a ValueError listing them."""
+    if goodness not in GOODNESS:
+        raise ValueError(f"goodness must be one of {list(GOODNESS)}, got {goodness!r}")
+    return goodness
 
 
 def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
@@ -73,7 +89,7 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.
     y = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h with M = Z2^T Z1, row statistics over Z1's feature axis.
 
     Centring Z1's features centres every row of M, and the row variance is z2_i^T G z2_i with G the H x H Gram
-    matrix of the centred Z1 over d, so M is formed once, already standardised (spec section 2, exact speed-ups).
+    matrix of the centred Z1 over d, so M is formed once, already standardised (docs/algorithm.md, "1. The cell").
 
     :param z1: Z1, shape (..., H, d).
     :param z2: Z2, shape (..., H, R): one row of M per column.
@@ -96,21 +112,25 @@ def compiled_tanh_standardised_product():
 
 class LocalCell(nn.Module):
     """
-    What every cell shares: the action-free activity h = LayerNorm(ReLU(W_h X + b_h)) that the other cells receive.
-    A cell is trained alone, with its own optimizer, attached by the policy (spec section 4).
+    What every cell shares: the action-free activity h = LayerNorm(ReLU(W_h X + b_h)) that the other cells receive,
+    and the reference code's initialisation. A cell is trained alone, on its own TD error (docs/algorithm.md,
+    "4. Learning rule"); its optimizer is the policy's (``ARQPolicy.optimizer``).
 
     :param input_dim: Size of the cell's input X.
     :param features_dim: Width d.
+    :param codes: Action codes e(a), shape (n_actions, code size) (see ``action_codes``); only cells conditioned at
+        the input read them, the others use their count.
     :param n_heads: Number of heads H (the rank of M).
     :param compiled: Compute y through torch.compile (see ``compiled_tanh_standardised_product``).
     """
 
-    optimizer: th.optim.Optimizer
+    nonnegative_q = True  # Q is a goodness, >= 0
 
-    def __init__(self, input_dim: int, features_dim: int, n_heads: int, compiled: bool = False):
+    def __init__(self, input_dim: int, features_dim: int, codes: th.Tensor, n_heads: int, compiled: bool = False):
         super().__init__()
         self.input_dim = input_dim
         self.features_dim = features_dim
+        self.n_actions = len(codes)
         self.n_heads = n_heads
         self.compiled = compiled
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
@@ -118,8 +138,9 @@ class LocalCell(nn.Module):
 
     def reset_parameters(self) -> None:
         """
-        Initialise as the reference code does (flax's defaults): every weight matrix LeCun-normal, every bias zero,
-        LayerNorm scale 1 and bias 0 (torch's ``nn.Linear`` default is a smaller uniform, with non-zero biases).
+        Initialise as the reference code does (flax's defaults, docs/algorithm.md, "8. Initialisation"): every weight
+        matrix LeCun-normal, every bias zero, LayerNorm scale 1 and bias 0 (torch's ``nn.Linear`` default is a smaller
+        uniform, with non-zero biases).
         """
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -155,7 +176,7 @@ class LocalCell(nn.Module):
 
 class ARQCell(LocalCell):
     """
-    The ARQ cell (spec section 2), action-conditioned at the input. With e(a) the action code:
+    The ARQ cell (docs/algorithm.md, "1. The cell"), action-conditioned at the input. With e(a) the action code:
 
         Z1  = reshape(W_1 [X, e(a)], H x d),  Z2 = reshape(W_2 [X, e(a)], H x d)
         M   = Z2^T Z1                                         d x d, rank <= H
@@ -167,7 +188,7 @@ class ARQCell(LocalCell):
     :param features_dim: Width d.
     :param codes: Action codes e(a), shape (n_actions, code size), see ``action_codes``.
     :param n_heads: Number of heads H.
-    :param goodness: The goodness g that turns y into Q.
+    :param goodness: The goodness g that turns y into Q, a key of ``GOODNESS``.
     :param compiled: Compute y through torch.compile.
     """
 
@@ -177,14 +198,15 @@ class ARQCell(LocalCell):
         features_dim: int,
         codes: th.Tensor,
         n_heads: int = 8,
-        goodness: Goodness = "std",
+        goodness: str = "std",
         compiled: bool = False,
     ):
-        super().__init__(input_dim, features_dim, n_heads, compiled)
-        self.goodness = goodness
+        super().__init__(input_dim, features_dim, codes, n_heads, compiled)
+        self.goodness = check_goodness(goodness)
         self.register_buffer("codes", codes.float(), persistent=False)
         self.proj_1 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_1
         self.proj_2 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_2
+        self.reset_parameters()
 
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
         """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
@@ -200,19 +222,19 @@ class ARQCell(LocalCell):
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1, z2 = self._heads(self.proj_1, x, actions), self._heads(self.proj_2, x, actions)
         y = self._product(z1, z2, h if actions is not None else h[:, None, :])
-        return goodness_of(y, self.goodness)
+        return GOODNESS[self.goodness](y)
 
 
 class OutputConditionedARQCell(LocalCell):
     """
-    "ARQ without action conditioning" (spec section 2, ablation): no action in the input; Z2 has one block of d
-    columns per action, M = Z2^T Z1 is (n_actions * d) x d, and the goodness is taken per block of y.
+    "ARQ without action conditioning" (docs/algorithm.md, "6. Variants"): no action in the input; Z2 has one block of
+    d columns per action, M = Z2^T Z1 is (n_actions * d) x d, and the goodness is taken per block of y.
 
     :param input_dim: Size of X.
     :param features_dim: Width d.
-    :param n_actions: Number of actions.
+    :param codes: Action codes; only their count n_actions is used.
     :param n_heads: Number of heads H.
-    :param goodness: The goodness g applied to each action's block of y.
+    :param goodness: The goodness g applied to each action's block of y, a key of ``GOODNESS``.
     :param compiled: Compute y through torch.compile.
     """
 
@@ -220,47 +242,86 @@ class OutputConditionedARQCell(LocalCell):
         self,
         input_dim: int,
         features_dim: int,
-        n_actions: int,
+        codes: th.Tensor,
         n_heads: int = 8,
-        goodness: Goodness = "std",
+        goodness: str = "std",
         compiled: bool = False,
     ):
-        super().__init__(input_dim, features_dim, n_heads, compiled)
-        self.n_actions = n_actions
-        self.goodness = goodness
+        super().__init__(input_dim, features_dim, codes, n_heads, compiled)
+        self.goodness = check_goodness(goodness)
         self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
-        self.proj_2 = nn.Linear(input_dim, n_heads * n_actions * features_dim, bias=False)  # W_2
+        self.proj_2 = nn.Linear(input_dim, n_heads * self.n_actions * features_dim, bias=False)  # W_2
+        self.reset_parameters()
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1 = self._project(self.proj_1, x, self.features_dim)
         z2 = self._project(self.proj_2, x, self.n_actions * self.features_dim).unflatten(-1, (self.n_actions, -1))
         if actions is None:
             y = self._product(z1, z2.flatten(-2), h).unflatten(-1, (self.n_actions, -1))
-            return goodness_of(y, self.goodness)
+            return GOODNESS[self.goodness](y)
         # The rows of M are standardised one by one, so the taken action's block alone is exact.
         z2 = z2[th.arange(len(x)), :, actions]  # (batch, H, d)
-        return goodness_of(self._product(z1, z2, h), self.goodness)
+        return GOODNESS[self.goodness](self._product(z1, z2, h))
 
 
 class ADCell(LocalCell):
     """
-    The Artificial Dopamine cell (Guan et al., NeurIPS 2024), ARQ's predecessor (spec section 2): Z2 = W_2 X is
-    H x n_actions and Q = tanh(rowstandardise(Z2^T Z1)) h directly, one scalar per action (output tied to n_actions).
+    The Artificial Dopamine cell (Guan et al., NeurIPS 2024), ARQ's predecessor (docs/algorithm.md, "6. Variants"):
+    Z2 = W_2 X is H x n_actions and Q = tanh(rowstandardise(Z2^T Z1)) h directly, one scalar per action (output tied
+    to n_actions). Its Q is not a goodness and can be negative.
 
     :param input_dim: Size of X.
     :param features_dim: Width d.
-    :param n_actions: Number of actions.
+    :param codes: Action codes; only their count n_actions is used.
     :param n_heads: Number of heads H.
+    :param goodness: Only "std", the default (the AD cell has no goodness; any other value is refused).
     :param compiled: Compute Q through torch.compile.
     """
 
-    def __init__(self, input_dim: int, features_dim: int, n_actions: int, n_heads: int = 8, compiled: bool = False):
-        super().__init__(input_dim, features_dim, n_heads, compiled)
-        self.n_actions = n_actions
+    nonnegative_q = False
+
+    def __init__(
+        self,
+        input_dim: int,
+        features_dim: int,
+        codes: th.Tensor,
+        n_heads: int = 8,
+        goodness: str = "std",
+        compiled: bool = False,
+    ):
+        super().__init__(input_dim, features_dim, codes, n_heads, compiled)
+        if goodness != "std":
+            raise ValueError(f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={goodness!r}")
         self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
-        self.proj_2 = nn.Linear(input_dim, n_heads * n_actions, bias=False)  # W_2
+        self.proj_2 = nn.Linear(input_dim, n_heads * self.n_actions, bias=False)  # W_2
+        self.reset_parameters()
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1 = self._project(self.proj_1, x, self.features_dim)
         q = self._product(z1, self._project(self.proj_2, x, self.n_actions), h)
         return q if actions is None else q[th.arange(len(x)), actions]
+
+
+# Cell type -> action conditioning -> class; the first conditioning of a type is its default. Every class takes
+# (input_dim, features_dim, codes, n_heads, goodness, compiled).
+CELLS: dict[str, dict[str, type[LocalCell]]] = {
+    "arq": {"input": ARQCell, "output": OutputConditionedARQCell},
+    "ad": {"output": ADCell},
+}
+
+
+def cell_class(cell_type: str, action_conditioning: str | None = None) -> type[LocalCell]:
+    """
+    The class registered for a cell type and action conditioning (None: the type's default), or a ValueError that
+    lists the valid combinations.
+    """
+    if cell_type not in CELLS:
+        raise ValueError(f"cell_type must be one of {list(CELLS)}, got {cell_type!r}")
+    conditionings = CELLS[cell_type]
+    if action_conditioning is None:
+        return next(iter(conditionings.values()))
+    if action_conditioning not in conditionings:
+        raise ValueError(
+            f"action_conditioning must be one of {list(conditionings)} for cell_type={cell_type!r}, got {action_conditioning!r}"
+        )
+    return conditionings[action_conditioning]

@@ -1,6 +1,5 @@
-"""The ARQ policy: L cells wired through depth and time (spec section 3), each with its own optimizer and target."""
+"""The ARQ policy: validation, the online and target cell stacks, one optimizer per cell, acting with the context."""
 
-import copy
 from typing import Any, Literal
 
 import numpy as np
@@ -9,35 +8,62 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
-from torch import nn
 
-from sb3_arq.arq.cells import GOODNESS, ADCell, ARQCell, Goodness, LocalCell, OutputConditionedARQCell, action_codes
+from sb3_arq.arq.cells import CELLS, action_codes, cell_class, check_goodness
+from sb3_arq.arq.stack import CellStack, Context
 
-Context = list[th.Tensor]  # h^l_{t-1} for every cell l, each of shape (batch, d_l)
+
+class CellOptimizers:
+    """
+    One optimizer per cell, held as one object so that SB3 saves, loads and schedules them as it does a policy's
+    ``optimizer``. The policy creates them (one per cell of the online stack), ``ARQ.train`` clips and steps each
+    cell's alone (docs/algorithm.md, "4. Learning rule"), SB3 saves them as ``policy.optimizer``.
+
+    :param optimizers: The cells' optimizers, bottom to top.
+    """
+
+    def __init__(self, optimizers: list[th.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Every cell's parameter groups (SB3's ``update_learning_rate`` sets their learning rate)."""
+        return [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
+    def zero_grad(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cells": [optimizer.state_dict() for optimizer in self.optimizers]}
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
+        """Load every cell's optimizer state (``strict`` is accepted for SB3's loader, which passes it to modules)."""
+        if len(state_dict["cells"]) != len(self.optimizers):
+            raise ValueError(
+                f"the saved optimizer state is for {len(state_dict['cells'])} cell(s), this policy has {len(self.optimizers)}"
+            )
+        for optimizer, cell_state in zip(self.optimizers, state_dict["cells"], strict=True):
+            optimizer.load_state_dict(cell_state)
 
 
 class ARQPolicy(BasePolicy):
     """
-    Policy and Q-cells of ARQ. Cell l's input X^l_t is a concatenation (spec section 3):
-
-        X^0_t     = [x_t,               h^0_{t-1}, h^1_{t-1}]
-        X^l_t     = [h^{l-1}_t, x_t,    h^l_{t-1}, h^{l+1}_{t-1}]      0 < l < L-1
-        X^{L-1}_t = [h^{L-2}_t, x_t,    h^{L-1}_{t-1}]
-
-    where x_t is the flattened observation, x_t in cells above the first is the input skip, h^l_{t-1} the recurrent
-    and h^{l+1}_{t-1} the forward-in-time connection; each part can be switched off. What a cell receives from other
-    cells is detached: no gradient crosses a cell boundary. The previous step's activities are the *context*; when
-    acting, ``predict`` carries it as the SB3 recurrent ``state`` (one array per cell, zero at episode start).
+    Policy of ARQ: an online and a target ``CellStack`` (``q_net``, ``q_net_target``), one optimizer per cell
+    (``optimizer``, a ``CellOptimizers``), and acting with the context: ``predict`` carries the previous step's
+    activities as the SB3 recurrent ``state`` (one array per cell, zero at episode start).
 
     :param observation_space: Observation space (Box, Discrete, MultiDiscrete or MultiBinary; flattened).
     :param action_space: Discrete action space.
     :param lr_schedule: Learning rate schedule, applied to every cell's optimizer.
     :param net_arch: Width of each cell, bottom to top (L = len(net_arch)); default [400, 200, 200] (MinAtar).
-    :param cell: "arq" (``ARQCell``) or "ad" (``ADCell``, the Artificial Dopamine cell of the paper's comparison).
+    :param cell_type: "arq" (the ARQ cell) or "ad" (the Artificial Dopamine cell of the paper's comparison); the
+        registry is ``sb3_arq.arq.cells.CELLS``.
     :param action_conditioning: For ARQ cells, "input" (the action code is part of the input, default) or "output"
-        (the paper's "ARQ without action conditioning" ablation, ``OutputConditionedARQCell``); AD cells are "output".
+        (the paper's "ARQ without action conditioning" ablation); AD cells are "output". None: the type's default.
     :param n_heads: Number of heads H of every cell (the rank of M).
-    :param goodness: How an ARQ cell's y becomes Q: "std" (reference code), "rms" (paper) or "msq" (ARQ-MS ablation).
+    :param goodness: How an ARQ cell's y becomes Q: "std" (reference code), "rms" (paper) or "msq" (ARQ-MS ablation);
+        the registry is ``sb3_arq.arq.cells.GOODNESS``.
     :param action_encoding: Action code e(a) of input-conditioned ARQ cells: "onehot" or "binary" (+-1 bits,
         power-of-two action counts). "auto" is resolved by ARQ (binary behind ``BangBangWrapper``, else onehot) and
         means "onehot" for a bare policy. Cells conditioned at the output use no action code.
@@ -51,16 +77,18 @@ class ARQPolicy(BasePolicy):
     :param optimizer_kwargs: Its keyword arguments (default for Adam: betas (0.9, 0.99) as in the reference, fused).
     """
 
+    optimizer: CellOptimizers
+
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Discrete,
         lr_schedule: Schedule,
         net_arch: list[int] | None = None,
-        cell: Literal["arq", "ad"] = "arq",
+        cell_type: str = "arq",
         action_conditioning: Literal["input", "output"] | None = None,
         n_heads: int = 8,
-        goodness: Goodness = "std",
+        goodness: str = "std",
         action_encoding: Literal["onehot", "binary", "auto"] = "auto",
         input_skip: bool = True,
         recurrent_connections: bool = True,
@@ -87,29 +115,19 @@ class ARQPolicy(BasePolicy):
             raise ValueError("ARQPolicy needs a flat observation space, got a Dict: wrap the env in FlattenObservation")
         if len(net_arch) == 0 or not all(isinstance(w, int) and w > 0 for w in net_arch):
             raise ValueError(f"net_arch must be a non-empty list of positive ints (one width per cell), got {net_arch!r}")
-        if goodness not in GOODNESS:
-            raise ValueError(f"goodness must be one of {GOODNESS}, got {goodness!r}")
         if action_encoding not in ("onehot", "binary", "auto"):
             raise ValueError(f"action_encoding must be 'onehot', 'binary' or 'auto', got {action_encoding!r}")
-        if cell not in ("arq", "ad"):
-            raise ValueError(f"cell must be 'arq' or 'ad', got {cell!r}")
+        self.cell_class = cell_class(cell_type, action_conditioning)
         if action_conditioning is None:
-            action_conditioning = "input" if cell == "arq" else "output"
-        if action_conditioning not in ("input", "output") or (cell == "ad" and action_conditioning != "output"):
-            raise ValueError(
-                f"action_conditioning must be 'input' or 'output' ('output' for cell='ad'), got {action_conditioning!r}"
-            )
-        if cell == "ad" and goodness != "std":
-            raise ValueError(
-                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={goodness!r}"
-            )
+            action_conditioning = next(iter(CELLS[cell_type]))
+        check_goodness(goodness)
         if not (isinstance(n_heads, int) and n_heads > 0):
             raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
         if not (act_with in ("mean", "last") or (isinstance(act_with, int) and -len(net_arch) <= act_with < len(net_arch))):
             raise ValueError(f"act_with must be 'mean', 'last' or a cell index in [0, {len(net_arch)}), got {act_with!r}")
 
         self.net_arch = list(net_arch)
-        self.cell = cell
+        self.cell_type = cell_type
         self.action_conditioning = action_conditioning
         self.n_heads = n_heads
         self.goodness = goodness
@@ -119,60 +137,44 @@ class ARQPolicy(BasePolicy):
         self.forward_connections = forward_connections
         self.act_with = act_with
         self.compile_cells = compile_cells
-        self.obs_dim = get_flattened_obs_dim(observation_space)
         self._build(lr_schedule)
+
+    def make_stack(self) -> CellStack:
+        """A stack of freshly initialised cells with this policy's settings."""
+        n_actions = int(self.action_space.n)
+        return CellStack(
+            get_flattened_obs_dim(self.observation_space),
+            self.net_arch,
+            self.cell_class,
+            action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding),
+            self.n_heads,
+            self.goodness,
+            self.input_skip,
+            self.recurrent_connections,
+            self.forward_connections,
+            self.compile_cells,
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.q_net = self.make_stack()
+        self.q_net_target = self.make_stack()
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.q_net_target.requires_grad_(False)
+        self.optimizer = CellOptimizers(
+            [self.optimizer_class(cell.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs) for cell in self.q_net.cells]
+        )
 
     @property
     def uses_context(self) -> bool:
         """Whether the cells see the previous step's activities (then acting and training need a context)."""
-        return self.recurrent_connections or self.forward_connections
-
-    def _input_layout(self, level: int) -> dict[str, int]:
-        """The parts of X^level in order (spec section 3) with their sizes."""
-        n_cells = len(self.net_arch)
-        layout = {}
-        if level > 0:
-            layout["below"] = self.net_arch[level - 1]
-        if level == 0 or self.input_skip:
-            layout["obs"] = self.obs_dim
-        if self.recurrent_connections:
-            layout["self_prev"] = self.net_arch[level]
-        if self.forward_connections and level < n_cells - 1:
-            layout["above_prev"] = self.net_arch[level + 1]
-        return layout
-
-    def _make_cell(self, input_dim: int, width: int) -> LocalCell:
-        n_actions = int(self.action_space.n)
-        if self.cell == "ad":
-            cell = ADCell(input_dim, width, n_actions, self.n_heads, self.compile_cells)
-        elif self.action_conditioning == "output":
-            cell = OutputConditionedARQCell(input_dim, width, n_actions, self.n_heads, self.goodness, self.compile_cells)
-        else:
-            codes = action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding)
-            cell = ARQCell(input_dim, width, codes, self.n_heads, self.goodness, self.compile_cells)
-        cell.reset_parameters()
-        return cell
-
-    def _build(self, lr_schedule: Schedule) -> None:
-        self.cells = nn.ModuleList(
-            self._make_cell(sum(self._input_layout(level).values()), width) for level, width in enumerate(self.net_arch)
-        )
-        self.cells_target = copy.deepcopy(self.cells)
-        self.cells_target.requires_grad_(False)
-        for cell in self.cells:
-            cell.optimizer = self.optimizer_class(cell.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
-
-    @property
-    def optimizers(self) -> list[th.optim.Optimizer]:
-        """One optimizer per cell, bottom to top."""
-        return [cell.optimizer for cell in self.cells]
+        return self.q_net.uses_context
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return dict(
             observation_space=self.observation_space,
             action_space=self.action_space,
             net_arch=self.net_arch,
-            cell=self.cell,
+            cell_type=self.cell_type,
             action_conditioning=self.action_conditioning,
             n_heads=self.n_heads,
             goodness=self.goodness,
@@ -191,58 +193,6 @@ class ARQPolicy(BasePolicy):
         """x_t: the observation as a flat float32 vector (no scaling), shape (batch, obs_dim)."""
         return preprocess_obs(obs, self.observation_space, normalize_images=False).float().flatten(1)
 
-    def zero_context(self, batch_size: int) -> Context:
-        """The context at an episode's start: every h^l_{-1} = 0."""
-        return [th.zeros(batch_size, width, device=self.device) for width in self.net_arch]
-
-    def cell_input(self, level: int, x: th.Tensor, below: th.Tensor | None, context: Context) -> th.Tensor:
-        """X^level_t from the observation x_t, the activity of the cell below and the context, all as constants."""
-        parts = {"obs": x, "below": None if below is None else below.detach()}
-        if self.uses_context:
-            parts["self_prev"] = context[level].detach()
-            parts["above_prev"] = context[level + 1].detach() if level + 1 < len(context) else None
-        return th.cat([parts[name] for name in self._input_layout(level)], dim=1)
-
-    def activities(self, x: th.Tensor, context: Context, cells: nn.ModuleList) -> Context:
-        """The h path alone: every cell's activity h^l_t, bottom to top (the next step's context)."""
-        hs: Context = []
-        for level, cell in enumerate(cells):
-            hs.append(cell.activity(self.cell_input(level, x, hs[-1] if hs else None, context)))
-        return hs
-
-    def q_values(
-        self, x: th.Tensor, context: Context, cells: nn.ModuleList, actions: list[th.Tensor] | None = None
-    ) -> tuple[Context, list[th.Tensor]]:
-        """
-        Every cell's activity and Q estimate at x_t. Each Q depends on its own cell's parameters only.
-
-        :param x: Flattened observations, shape (batch, obs_dim).
-        :param context: The previous step's activities (ignored when no time connection is on).
-        :param cells: ``self.cells`` or ``self.cells_target``.
-        :param actions: One action tensor (batch,) per cell, or None for the Q of every action.
-        :return: Activities h^l_t and Q^l, each (batch,) or (batch, n_actions).
-        """
-        hs: Context = []
-        qs = []
-        for level, cell in enumerate(cells):
-            cell_x = self.cell_input(level, x, hs[-1] if hs else None, context)
-            hs.append(cell.activity(cell_x))
-            qs.append(cell.q_values(cell_x, hs[-1], None if actions is None else actions[level]))
-        return hs, qs
-
-    def replay_context(self, x_window: th.Tensor, cells: nn.ModuleList) -> Context:
-        """
-        Rebuild a context by running the h path over a window of observations from a zero context (spec section 3).
-
-        :param x_window: Flattened observations, shape (batch, steps, obs_dim), oldest first.
-        :param cells: ``self.cells`` or ``self.cells_target``.
-        :return: The activities after the window's last observation: the context of the step that follows it.
-        """
-        context = self.zero_context(x_window.shape[0])
-        for step in range(x_window.shape[1]):
-            context = self.activities(x_window[:, step], context, cells)
-        return context
-
     def greedy_action(self, q_values: list[th.Tensor]) -> th.Tensor:
         """argmax_a of the mean of the cells' Q ("mean"), of the top cell's ("last") or of one cell's."""
         if self.act_with == "mean":
@@ -251,12 +201,12 @@ class ARQPolicy(BasePolicy):
 
     def forward(self, obs: PyTorchObs, context: Context) -> tuple[th.Tensor, Context]:
         """Greedy actions and the new context (the cells' activities at this step)."""
-        hs, qs = self.q_values(self.flatten_obs(obs), context, self.cells)
+        hs, qs = self.q_net(self.flatten_obs(obs), context)
         return self.greedy_action(qs), hs
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         """Greedy actions from a zero context (an episode's first step); ``predict`` carries the context."""
-        return self(observation, self.zero_context(len(observation)))[0]
+        return self(observation, self.q_net.zero_context(len(observation)))[0]
 
     def act(self, obs: PyTorchObs, context: Context | None, episode_start: th.Tensor | None) -> tuple[th.Tensor, Context]:
         """
@@ -267,7 +217,7 @@ class ARQPolicy(BasePolicy):
         :param episode_start: Per env, whether this step starts an episode (its context is reset to zero).
         :return: Greedy actions and the new context.
         """
-        context = self.zero_context(len(obs)) if context is None else context
+        context = self.q_net.zero_context(len(obs)) if context is None else context
         if episode_start is not None:
             keep = 1.0 - episode_start.float().reshape(len(obs), 1)
             context = [h * keep for h in context]

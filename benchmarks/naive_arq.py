@@ -1,5 +1,6 @@
 """
-A deliberately naive ARQ written straight from ../shared/ARQ_SPEC.md, to check the fast implementation against.
+A deliberately naive ARQ written straight from the equations (docs/algorithm.md and the paper), to check the fast
+implementation against: the tests' oracle, and the reference of benchmarks/throughput.py.
 
 No trick of the fast code is used here: the batch is tiled over actions, the action code is concatenated to the input,
 M = Z2^T Z1 is materialised and standardised in a second pass, contexts are rebuilt one sample at a time.
@@ -110,9 +111,9 @@ def naive_td_losses(
     online: list[dict[str, th.Tensor]], target: list[dict[str, th.Tensor]], data, gamma: float, codes: th.Tensor, n_heads: int
 ) -> list[th.Tensor]:
     """
-    Per-cell TD losses of spec section 4 (goodness std, all three connection types) for a sampled batch: contexts
-    rebuilt from the window, double Q with each cell's own argmax and target copy, plain MSE. Gradients reach a
-    cell's tensors in ``online`` only through that cell's own Q.
+    Per-cell TD losses of the learning rule (docs/algorithm.md, "4. Learning rule"; goodness std, all three connection
+    types) for a sampled batch: contexts rebuilt from the window, double Q with each cell's own argmax and target
+    copy, plain MSE. Gradients reach a cell's tensors in ``online`` only through that cell's own Q.
     """
     dtype = online[0]["hidden.weight"].dtype
     x, x_next = data.observations.flatten(1).to(dtype), data.next_observations.flatten(1).to(dtype)
