@@ -99,7 +99,10 @@ def dqn_width_for(n_params: int, obs_dim: int, n_actions: int, depth: int = 3) -
 
 
 def naive_update_ms(model, repeats: int, device: str) -> float:
-    """One update of the naive implementation (benchmarks/naive_arq.py, the tests' oracle (float32, Adam per cell, clipping) on the model's batch."""
+    """
+    One update of the naive implementation (benchmarks/naive_arq.py, the tests' oracle; float32, Adam per cell,
+    clipping) on the model's batch.
+    """
     from benchmarks.naive_arq import naive_codes, naive_td_losses
 
     online = [{k: v.detach().clone().requires_grad_(True) for k, v in c.state_dict().items()} for c in model.q_net.cells]

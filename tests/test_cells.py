@@ -1,8 +1,8 @@
 import pytest
 import torch as th
 
-from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, OutputConditionedARQCell, action_codes, cell_class
 from benchmarks.naive_arq import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
+from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, OutputConditionedARQCell, action_codes, cell_class
 
 
 @pytest.mark.parametrize("encoding, n_actions", [("onehot", 3), ("onehot", 6), ("binary", 8)])
@@ -98,7 +98,11 @@ def test_q_is_computed_without_tiling_gradients_match_naive():
 
 
 @pytest.mark.parametrize(
-    "make_cell", [lambda: ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2), lambda: OutputConditionedARQCell(5, 4, action_codes(3, "onehot"), 2)]
+    "make_cell",
+    [
+        lambda: ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2),
+        lambda: OutputConditionedARQCell(5, 4, action_codes(3, "onehot"), 2),
+    ],
 )
 def test_dead_cell_gets_zero_not_nan_gradients(make_cell):
     """A cell whose activity is all zero (every ReLU off) has Q = 0; its gradients must stay finite."""

@@ -5,10 +5,10 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
 import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
+from benchmarks.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
 from sb3_arq import ARQ
 from sb3_arq.arq.buffers import ContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
-from benchmarks.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
 
 
 def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
@@ -19,7 +19,9 @@ def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
 def test_published_minatar_breakout_size():
     """Spec section 5: Breakout's three cells hold 13.64M parameters, 6.82M / 4.09M / 2.73M, each in its own optimizer."""
     model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=1000, device="cpu")
-    per_cell = [sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizer.optimizers]
+    per_cell = [
+        sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizer.optimizers
+    ]
     assert per_cell == [6_820_400, 4_090_200, 2_730_200]
     assert sum(per_cell) == 13_640_800
     assert [cell.input_dim for cell in model.q_net.cells] == [1000, 1200, 800]

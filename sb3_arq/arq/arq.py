@@ -206,8 +206,9 @@ class ARQ(OffPolicyAlgorithm):
 
     def _cell_losses(self, data: ContextReplayBufferSamples) -> tuple[list[th.Tensor], list[th.Tensor]]:
         """
-        The learning rule for every cell l (docs/algorithm.md, "4. Learning rule"): its own double-Q TD target and MSE loss. Returns the losses and the Q of the
-        taken actions; cell l's loss depends on cell l's parameters only (its inputs are detached).
+        The learning rule for every cell l (docs/algorithm.md, "4. Learning rule"): its own double-Q TD target and MSE
+        loss. Returns the losses and the Q of the taken actions; cell l's loss depends on cell l's parameters only (its
+        inputs are detached).
         """
         obs = self.policy.flatten_obs(data.observations)
         next_obs = self.policy.flatten_obs(data.next_observations)

@@ -72,7 +72,9 @@ class ContextReplayBuffer(ReplayBuffer):
         )
         self.handle_timeout_termination = handle_timeout_termination
         self.context_size = context_size
-        self.step_in_episode = np.zeros((self.buffer_size, self.n_envs), dtype=np.int32)  # each transition's index in its episode
+        self.step_in_episode = np.zeros(
+            (self.buffer_size, self.n_envs), dtype=np.int32
+        )  # each transition's index in its episode
         self.final_observations: dict[tuple[int, int], np.ndarray] = {}  # (slot, env) -> observation after an episode end
         self._current_step = np.zeros(self.n_envs, dtype=np.int32)  # per env, the index of its next transition
 

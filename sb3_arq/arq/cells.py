@@ -291,7 +291,9 @@ class ADCell(LocalCell):
     ):
         super().__init__(input_dim, features_dim, codes, n_heads, compiled)
         if goodness != "std":
-            raise ValueError(f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={goodness!r}")
+            raise ValueError(
+                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={goodness!r}"
+            )
         self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
         self.proj_2 = nn.Linear(input_dim, n_heads * self.n_actions, bias=False)  # W_2
         self.reset_parameters()
@@ -322,6 +324,7 @@ def cell_class(cell_type: str, action_conditioning: str | None = None) -> type[L
         return next(iter(conditionings.values()))
     if action_conditioning not in conditionings:
         raise ValueError(
-            f"action_conditioning must be one of {list(conditionings)} for cell_type={cell_type!r}, got {action_conditioning!r}"
+            f"action_conditioning must be one of {list(conditionings)} for cell_type={cell_type!r}, "
+            f"got {action_conditioning!r}"
         )
     return conditionings[action_conditioning]
