@@ -1,8 +1,8 @@
 """
 ARQ's hyperparameter search through rl-zoo3 and Optuna, end to end with real parts: the sampler's search space, a
 tiny real study (``python -m rl_zoo3.train --algo arq -optimize``) on a local journal file whose best trial is written
-as yml and trained again, two worker processes sharing one study on a real PostgreSQL server started here, and clear
-errors on bad input.
+as yml and trained again, two worker processes sharing one study on a real PostgreSQL server started here, trials
+pruned with their reason (a budget that never reaches learning_starts, a memory cap), and clear errors on bad input.
 
 The PostgreSQL test starts its own server (initdb + pg_ctl, as the ``postgres`` system user when run as root) on a
 free localhost port; it is skipped only where no PostgreSQL server binary is installed (``apt-get install -y
@@ -23,30 +23,31 @@ from pathlib import Path
 
 import optuna
 import pytest
+import rl_zoo3.exp_manager
 import rl_zoo3.train
 import rl_zoo3.utils
 import yaml
-from rl_zoo3.exp_manager import ExperimentManager
 
-import sb3_arq
 import sb3_arq.zoo
 from sb3_arq import ARQ
+from sb3_arq.arq.cells import GOODNESS
 from sb3_arq.zoo import best_params
+from sb3_arq.zoo.exp_manager import ARQExperimentManager, open_storage
 from sb3_arq.zoo.sampler import (
     MEMORY_ENV_VAR,
     NET_ARCH_PRESETS,
     activation_bytes,
     convert_arq_params,
     memory_budget,
-    open_storage,
     sample_arq_params,
+    trial_entry,
 )
+from tests.conftest import run_python, zoo_env
 
 # Whether the import hook registered arq when rl_zoo3 was imported above (sb3-arq installed); else the explicit script
 HOOK_ACTIVE = "arq" in rl_zoo3.utils.ALGOS
 sb3_arq.zoo.register()
 ZOO_TRAIN = "rl_zoo3.train" if HOOK_ACTIVE else "sb3_arq.train"
-SB3_ARQ_IMPORT_ROOT = Path(sb3_arq.__file__).resolve().parents[1]
 
 # A tiny CartPole entry (the search overrides the tuned keys) and pins: tiny widths, batch and context
 TINY_CONF = {
@@ -63,17 +64,11 @@ PINS = ["-params", "batch_size:16", "context_size:2", "policy_kwargs:dict(net_ar
 TRIAL_LINE = re.compile(r"Trial (\d+) (finished|pruned|failed)")
 
 
-def tune_env() -> dict[str, str]:
-    """Environment of the subprocesses: one torch/OpenMP thread, headless matplotlib, the tested sb3_arq importable."""
-    env = {key: value for key, value in os.environ.items() if key not in ("SB3_ARQ_NO_ZOO_HOOK", MEMORY_ENV_VAR)}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SB3_ARQ_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
-def optimize_command(module: str, folder: Path, storage: str, study_name: str, n_trials: int, seed: int = 0) -> list[str]:
+def optimize_args(
+    module: str, folder: Path, storage: str, study_name: str, n_trials: int, seed: int = 0, n_timesteps: int = 400
+) -> list[str]:
     """
-    ``python -m <module> --algo arq --env CartPole-v1 -optimize ...`` on the tiny conf, 400 steps per trial.
+    ``-m <module> --algo arq --env CartPole-v1 -optimize ...`` on the tiny conf (written to ``folder/conf.yml``).
 
     :param module: ``rl_zoo3.train`` or ``sb3_arq.train``.
     :param folder: Working directory (holds ``conf.yml``; logs go to ``folder/logs``).
@@ -81,18 +76,17 @@ def optimize_command(module: str, folder: Path, storage: str, study_name: str, n
     :param study_name: ``--study-name``.
     :param n_trials: ``--n-trials`` of this process.
     :param seed: ``--seed`` (of the env, the sampler and the first trials).
-    :return: The command.
+    :param n_timesteps: ``-n``, the budget of each trial.
+    :return: The arguments after ``python``.
     """
-    return [
-        sys.executable, "-m", module, "--algo", "arq", "--env", "CartPole-v1", "--conf-file", str(folder / "conf.yml"),
-        "-optimize", "--n-trials", str(n_trials), "--n-jobs", "1", "--sampler", "tpe", "--pruner", "median",
-        "--storage", storage, "--study-name", study_name, "-n", "400", "--n-evaluations", "2", "--eval-episodes", "2",
-        "--num-threads", "1", "--no-optim-plots", "--seed", str(seed), "-f", str(folder / "logs"), *PINS,
-    ]  # fmt: skip
-
-
-def write_conf(folder: Path) -> None:
     (folder / "conf.yml").write_text(yaml.safe_dump(TINY_CONF))
+    return [
+        "-m", module, "--algo", "arq", "--env", "CartPole-v1", "--conf-file", str(folder / "conf.yml"),
+        "-optimize", "--n-trials", str(n_trials), "--n-jobs", "1", "--sampler", "tpe", "--pruner", "median",
+        "--storage", storage, "--study-name", study_name, "-n", str(n_timesteps), "--n-evaluations", "2",
+        "--eval-episodes", "2", "--num-threads", "1", "--no-optim-plots", "--seed", str(seed), "-f", str(folder / "logs"),
+        *PINS,
+    ]  # fmt: skip
 
 
 def trial_numbers(log: str) -> list[int]:
@@ -122,9 +116,21 @@ def test_search_space_and_converter(monkeypatch):
         assert 1e-5 <= hyperparams["learning_rate"] <= 2e-3 and 32 <= hyperparams["batch_size"] <= 1024
         assert hyperparams["policy_kwargs"]["net_arch"] in NET_ARCH_PRESETS.values()
         assert hyperparams["policy_kwargs"]["n_heads"] in (2, 4, 8, 16)
+        assert hyperparams["policy_kwargs"]["goodness"] in GOODNESS
         assert 1 <= hyperparams["context_size"] <= 16 and hyperparams["train_freq"] in (1, 2, 4, 8)
         assert trial.user_attrs["hyperparams"]["policy_kwargs"].startswith("dict(net_arch=")
         study.tell(trial, 0.0)
+    # the trial -> yml entry function: the recorded entry, else (a trial sampled elsewhere) the converted params
+    assert trial_entry(study.trials[0]) == study.trials[0].user_attrs["hyperparams"]
+    foreign = optuna.trial.create_trial(
+        params={"batch_size_pow": 6, "net_arch": "small"},
+        distributions={
+            "batch_size_pow": optuna.distributions.IntDistribution(5, 10),
+            "net_arch": optuna.distributions.CategoricalDistribution(list(NET_ARCH_PRESETS)),
+        },
+        value=0.0,
+    )
+    assert trial_entry(foreign) == {"batch_size": 64, "policy_kwargs": "dict(net_arch=[64, 64, 64])"}
     # the published sizes are presets; the cost model of the d x d matrices
     assert NET_ARCH_PRESETS["minatar"] == [400, 200, 200] and NET_ARCH_PRESETS["dmc"] == [128, 96, 96]
     assert activation_bytes(512, [400, 200, 200], 6) == 3 * 4 * 512 * 6 * 400**2
@@ -139,16 +145,11 @@ def test_search_space_and_converter(monkeypatch):
 
 def test_tiny_study_journal_storage(tmp_path):
     """3 trials on the embedded storage (a journal file), best trial -> yml -> ARQ(...) and rl-zoo3 --conf-file."""
-    write_conf(tmp_path)
     storage = str(tmp_path / "logs" / "arq_cartpole.log")
     start = time.perf_counter()
-    result = subprocess.run(
-        optimize_command(ZOO_TRAIN, tmp_path, storage, "tiny", 3),
-        cwd=tmp_path, env=tune_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    wall_time = time.perf_counter() - start
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    print(f"tiny study (3 trials x 400 steps, one process): {wall_time:.1f} s")
+    result = run_python(optimize_args(ZOO_TRAIN, tmp_path, storage, "tiny", 3), cwd=tmp_path)
+    print(f"tiny study (3 trials x 400 steps, one process): {time.perf_counter() - start:.1f} s")
+    assert f"python -m sb3_arq.zoo.best_params --storage {storage} --study-name tiny -o best.yml" in result.stdout
     study = optuna.load_study(study_name="tiny", storage=open_storage(storage))
     assert [trial.number for trial in study.trials] == [0, 1, 2]
     assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
@@ -159,9 +160,7 @@ def test_tiny_study_journal_storage(tmp_path):
     assert list((tmp_path / "logs" / "arq").glob("report_CartPole-v1_3-trials-400-tpe-median_*.csv"))
 
     output = tmp_path / "best.yml"
-    args = ["-m", "sb3_arq.zoo.best_params", "--storage", storage, "--study-name", "tiny", "-o", str(output)]
-    result = subprocess.run([sys.executable, *args], cwd=tmp_path, env=tune_env(), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_python(["-m", "sb3_arq.zoo.best_params", "--storage", storage, "--study-name", "tiny", "-o", str(output)], tmp_path)
     env_id, entry = load_entry(output)
     best = study.best_trial
     assert env_id == "CartPole-v1"
@@ -173,7 +172,8 @@ def test_tiny_study_journal_storage(tmp_path):
     )
 
     # rl-zoo3's --trial-id reads the same hyperparameters (pins and the merged policy kwargs included)
-    manager = ExperimentManager(Namespace(), "arq", "CartPole-v1", str(tmp_path / "logs"))
+    manager = rl_zoo3.exp_manager.ExperimentManager(Namespace(), "arq", "CartPole-v1", str(tmp_path / "logs"))
+    assert isinstance(manager, ARQExperimentManager)
     loaded = manager.load_trial(storage, "tiny", best.number)
     assert loaded == {key: entry[key] for key in loaded} and loaded["policy_kwargs"] == entry["policy_kwargs"]
     assert loaded["batch_size"] == 16 and loaded["learning_rate"] == best.params["learning_rate"]
@@ -184,6 +184,19 @@ def test_tiny_study_journal_storage(tmp_path):
     model.learn(150)
     assert model.num_timesteps == 150 and model.policy.n_heads == best.params["n_heads"]
     assert model.learning_rate == best.params["learning_rate"] and model.batch_size == 16
+
+
+def test_budget_not_over_learning_starts_prunes_with_the_reason(tmp_path):
+    """-n 100 with learning_starts 100: no trial would make a gradient step, so each is pruned, saying why."""
+    storage = str(tmp_path / "logs" / "short.log")
+    result = run_python(optimize_args(ZOO_TRAIN, tmp_path, storage, "short", 2, n_timesteps=100), tmp_path, check=False)
+    reason = "budget of 100 steps (-n, else the entry's n_timesteps) does not exceed learning_starts=100: it would end"
+    assert result.stderr.count(reason) == 2 and "Trial 0 pruned." in result.stderr, result.stderr[-3000:]
+    # every trial pruned: the run fails with the ways out, instead of reporting noise as a result
+    assert result.returncode != 0 and "No trial of the study has completed: every trial was pruned" in result.stderr
+    study = optuna.load_study(study_name="short", storage=open_storage(storage))
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
+    assert not any(trial.intermediate_values for trial in study.trials)  # pruned before any evaluation
 
 
 @pytest.fixture(scope="module")
@@ -228,17 +241,18 @@ def postgres_url():
 
 
 def test_two_workers_share_a_postgresql_study(postgres_url, tmp_path):
-    """Two processes (rl-zoo3's script and sb3-arq's) started together on one study: every trial lands there once."""
-    write_conf(tmp_path)
+    """
+    Two processes started together on one study, rl-zoo3's script (through the import hook) and sb3-arq's (hook
+    switched off): every trial lands there once.
+    """
     n_trials = 2
     workers = []
-    for index, module in enumerate(["rl_zoo3.train" if HOOK_ACTIVE else "sb3_arq.train", "sb3_arq.train"]):
+    for index, (module, env) in enumerate([(ZOO_TRAIN, zoo_env()), ("sb3_arq.train", zoo_env(SB3_ARQ_NO_ZOO_HOOK="1"))]):
         folder = tmp_path / f"worker{index}"
         folder.mkdir()
-        (folder / "conf.yml").write_text((tmp_path / "conf.yml").read_text())
-        command = optimize_command(module, folder, postgres_url, "arq-shared", n_trials, seed=index)
+        command = [sys.executable, *optimize_args(module, folder, postgres_url, "arq-shared", n_trials, seed=index)]
         workers.append(
-            subprocess.Popen(command, cwd=folder, env=tune_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         )
     logs = []
     for worker in workers:
@@ -279,8 +293,7 @@ def test_unreachable_or_invalid_storage(tmp_path, monkeypatch):
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     url = f"postgresql+psycopg2://optuna:secret@127.0.0.1:{closed_port}/optuna"
-    write_conf(tmp_path)
-    args = optimize_command("rl_zoo3.train", tmp_path, url, "unreachable", 1)[3:]
+    args = optimize_args("rl_zoo3.train", tmp_path, url, "unreachable", 1)[2:]
     monkeypatch.setattr(sys, "argv", ["train", *args])
     # the whole rl-zoo3 script, in process: it fails before any trial, saying why, without the password
     expected = rf"Cannot connect to the Optuna storage .*127\.0\.0\.1:{closed_port}/optuna"

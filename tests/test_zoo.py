@@ -6,11 +6,9 @@ The tests that go through the import hook need sb3-arq installed (``pip install 
 are skipped, with a reason, when it is not.
 """
 
-import os
 import shutil
 import site
 import subprocess
-import sys
 import zipfile
 from argparse import Namespace
 from pathlib import Path
@@ -24,7 +22,6 @@ import rl_zoo3.utils
 import setuptools
 import torch as th
 import yaml
-from rl_zoo3.exp_manager import ExperimentManager
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, SAC
 
@@ -33,10 +30,10 @@ import sb3_arq.zoo
 from sb3_arq import ARQ
 from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS, MinAtarCNN
 from sb3_arq.zoo import hyperparams_path
+from sb3_arq.zoo.exp_manager import ARQExperimentManager
+from tests.conftest import run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Directory that the tested sb3_arq was imported from (the repository, or site-packages for a regular install)
-SB3_ARQ_IMPORT_ROOT = Path(sb3_arq.__file__).resolve().parents[1]
 HOOK_PTH = "sb3_arq_zoo_hook.pth"
 
 ARQ_SMOKE = [
@@ -63,38 +60,6 @@ requires_hook = pytest.mark.skipif(
     not sb3_arq_is_installed() and not any((directory / HOOK_PTH).is_file() for directory in SITE_DIRS),
     reason="sb3-arq is not installed (pip install -e .), so its rl-zoo3 import hook is not active",
 )
-
-
-def zoo_env(**extra: str) -> dict[str, str]:
-    """
-    Environment of the subprocesses: one torch/OpenMP thread, headless matplotlib, the tested sb3_arq importable.
-
-    :param extra: Variables to add.
-    :return: The environment.
-    """
-    env = {key: value for key, value in os.environ.items() if key != "SB3_ARQ_NO_ZOO_HOOK"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SB3_ARQ_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
-
-
-def run_python(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-    """
-    Run ``python <args>`` with the test interpreter.
-
-    :param args: Arguments after ``python``.
-    :param cwd: Working directory.
-    :param check: Assert that it succeeded (showing the end of its output otherwise).
-    :param extra_env: Extra environment variables.
-    :return: The finished process, with text stdout and stderr.
-    """
-    result = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=zoo_env(**extra_env), capture_output=True, text=True, timeout=300
-    )
-    if check:
-        assert result.returncode == 0, f"{args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
 
 
 def zoo_train(
@@ -270,11 +235,13 @@ def test_register_in_process(tmp_path):
     assert rl_zoo3.ALGOS["arq"] is ARQ
     # one table shared by rl-zoo3's scripts and ExperimentManager
     assert rl_zoo3.utils.ALGOS is rl_zoo3.ALGOS is rl_zoo3.train.ALGOS is rl_zoo3.exp_manager.ALGOS
-    assert ExperimentManager.__init__._sb3_arq_wrapped
-    assert not getattr(ExperimentManager.__init__.__wrapped__, "_sb3_arq_wrapped", False)
+    # the one hook: the name that rl-zoo3's train script builds is sb3-arq's subclass
+    assert rl_zoo3.exp_manager.ExperimentManager is rl_zoo3.train.ExperimentManager is ARQExperimentManager
+    (original,) = ARQExperimentManager.__bases__
+    assert (original.__module__, original.__name__) == ("rl_zoo3.exp_manager", "ExperimentManager")
 
-    def manager(algo: str, config: str | None = None) -> ExperimentManager:
-        return ExperimentManager(Namespace(), algo, "MinAtar/Breakout-v1", str(tmp_path), config=config)
+    def manager(algo: str, config: str | None = None) -> ARQExperimentManager:
+        return rl_zoo3.exp_manager.ExperimentManager(Namespace(), algo, "MinAtar/Breakout-v1", str(tmp_path), config=config)
 
     assert manager("arq").config == hyperparams_path("arq")
     assert manager("arq", config="my.yml").config == "my.yml"

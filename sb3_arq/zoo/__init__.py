@@ -2,15 +2,15 @@
 rl-zoo3 integration: the ``arq`` algorithm, its packaged hyperparameters and the benchmark environments.
 
 ``register()`` is what the import hook (``_sb3_arq_zoo_hook``, started by ``sb3_arq_zoo_hook.pth``) runs as soon as
-``rl_zoo3`` is imported, so that ``python -m rl_zoo3.train --algo arq ...`` works as written. ``train()``,
-``enjoy()`` and ``record_video()`` are the hook-free equivalents behind ``python -m sb3_arq.train`` (and
-``sb3_arq.enjoy``, ``sb3_arq.record_video``): they register, then hand over to rl-zoo3's own scripts, which read
-``sys.argv`` as usual.
+``rl_zoo3`` is imported, so that ``python -m rl_zoo3.train --algo arq ...`` works as written (``-optimize`` included:
+``sampler`` holds the search space, ``exp_manager`` the subclass of rl-zoo3's ``ExperimentManager`` that serves it,
+``best_params`` writes a trial as a yml entry). ``train()``, ``enjoy()`` and ``record_video()`` are the hook-free
+equivalents behind ``python -m sb3_arq.train`` (and ``sb3_arq.enjoy``, ``sb3_arq.record_video``): they register, then
+hand over to rl-zoo3's own scripts, which read ``sys.argv`` as usual.
 """
 
-import functools
-import inspect
 import runpy
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -46,51 +46,33 @@ def hyperparams_path(algo: str) -> str:
     raise FileNotFoundError(f"Cannot find sb3-arq's {file_name}: is sb3-arq installed with its package data?")
 
 
-def _use_packaged_hyperparams(experiment_manager_cls: type) -> None:
-    """
-    Make ``ExperimentManager`` read sb3-arq's packaged ``hyperparams/<algo>.yml`` for the algorithms of ``ZOO_ALGOS``
-    when no ``--conf-file`` is given (rl-zoo3 otherwise looks for ``hyperparams/<algo>.yml`` in its own package).
-    Wraps ``__init__`` in place, once, so that every reference to the class sees it.
-
-    :param experiment_manager_cls: ``rl_zoo3.exp_manager.ExperimentManager``.
-    """
-    original_init = experiment_manager_cls.__init__
-    if getattr(original_init, "_sb3_arq_wrapped", False):
-        return
-    signature = inspect.signature(original_init)
-
-    @functools.wraps(original_init)
-    def __init__(self, *args, **kwargs) -> None:
-        original_init(self, *args, **kwargs)
-        config = signature.bind(self, *args, **kwargs).arguments.get("config")
-        if config is None and self.algo in ZOO_ALGOS:
-            self.config = hyperparams_path(self.algo)
-
-    __init__._sb3_arq_wrapped = True  # type: ignore[attr-defined]
-    experiment_manager_cls.__init__ = __init__
-
-
 def register() -> None:
     """
     Register sb3-arq with rl-zoo3 (idempotent): add ``"arq": sb3_arq.ARQ`` to ``rl_zoo3.utils.ALGOS`` (the dict that
-    ``rl_zoo3.ALGOS``, the train/enjoy/record scripts and ``ExperimentManager`` share), make ``--algo arq`` default to
-    the packaged ``hyperparams/arq.yml``, register the MinAtar and DeepMind Control ids (``sb3_arq.envs``) and ARQ's
-    hyperparameter sampler for ``-optimize`` (``sb3_arq.zoo.sampler.register_sampler``).
+    ``rl_zoo3.ALGOS``, the train/enjoy/record scripts and ``ExperimentManager`` share), ARQ's sampler and converter to
+    ``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER`` (``sb3_arq.zoo.sampler``), and register
+    the MinAtar and DeepMind Control ids (``sb3_arq.envs``). The one hook beyond rl-zoo3's registries: the name
+    ``ExperimentManager`` in ``rl_zoo3.exp_manager`` (which rl-zoo3's ``train`` script imports) is bound to
+    ``sb3_arq.zoo.exp_manager.ARQExperimentManager``, which reads the packaged ``hyperparams/arq.yml`` when no
+    ``--conf-file`` is given and serves ``-optimize`` / ``--trial-id`` for ``--algo arq`` (unchanged for other algos).
     """
     import rl_zoo3
+    import rl_zoo3.exp_manager
     import rl_zoo3.utils
-    from rl_zoo3.exp_manager import ExperimentManager
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 
     import sb3_arq.envs  # noqa: F401  (registers the environments)
     from sb3_arq import ARQ
+    from sb3_arq.zoo.exp_manager import ARQExperimentManager
+    from sb3_arq.zoo.sampler import convert_arq_params, sample_arq_params
 
     for algos in (rl_zoo3.utils.ALGOS, rl_zoo3.ALGOS):
         algos["arq"] = ARQ
-    _use_packaged_hyperparams(ExperimentManager)
-
-    from sb3_arq.zoo.sampler import register_sampler
-
-    register_sampler()
+    HYPERPARAMS_SAMPLER["arq"] = sample_arq_params
+    HYPERPARAMS_CONVERTER["arq"] = convert_arq_params
+    for module in (rl_zoo3.exp_manager, sys.modules.get("rl_zoo3.train")):
+        if module is not None:
+            module.ExperimentManager = ARQExperimentManager
 
 
 def train() -> None:

@@ -4,8 +4,8 @@ Write the best trial of an ARQ hyperparameter search as an entry of ``hyperparam
     python -m sb3_arq.zoo.best_params --storage logs/arq_breakout.log --study-name arq-breakout -o best.yml
     python -m rl_zoo3.train --algo arq --env MinAtar/Breakout-v1 --conf-file best.yml
 
-The entry is the one the trial ran with (recorded by ``sb3_arq.zoo.sampler.sample_arq_params`` in the trial's user
-attrs): the config file's entry for the env, the search command's ``-params`` and the sampled values, policy kwargs
+The entry is the one the trial ran with (``sb3_arq.zoo.sampler.trial_entry``, also what rl-zoo3's ``--trial-id``
+reads): the config file's entry for the env, the search command's ``-params`` and the sampled values, policy kwargs
 merged into one ``dict(...)`` string. ``-params`` here overrides entries once more (e.g. a longer ``n_timesteps``).
 ``--storage`` is the search's (a ``.log`` journal file or a database URL); ``--report`` reads the ``.pkl`` report
 that rl-zoo3 writes at the end of a search instead (the only record of a search run without ``--storage``).
@@ -14,12 +14,12 @@ that rl-zoo3 writes at the end of a search instead (the only record of a search 
 import argparse
 import pickle
 import sys
-from typing import Any
 
 import optuna
 import yaml
 
-from sb3_arq.zoo.sampler import convert_arq_params, open_storage, yaml_form
+from sb3_arq.zoo.exp_manager import open_storage
+from sb3_arq.zoo.sampler import trial_entry, yaml_form
 
 
 def load_study(storage: str | None, study_name: str | None, report: str | None = None) -> optuna.Study:
@@ -48,29 +48,20 @@ def load_study(storage: str | None, study_name: str | None, report: str | None =
     return optuna.load_study(study_name=study_name, storage=optuna_storage)
 
 
-def trial_entry(study: optuna.Study, trial_number: int | None = None) -> tuple[optuna.trial.FrozenTrial, dict[str, Any]]:
+def select_trial(study: optuna.Study, trial_number: int | None = None) -> optuna.trial.FrozenTrial:
     """
-    The yml entry that a trial ran with.
-
     :param study: The study.
     :param trial_number: Trial number, or None for the best trial.
-    :return: The trial and its entry (from its ``hyperparams`` user attr, or else only its converted ``params``).
+    :return: That trial.
     """
     if trial_number is None:
-        completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if not completed:
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             raise ValueError(f"Study {study.study_name!r} has no completed trial yet ({len(study.trials)} trials in all)")
-        trial = study.best_trial
-    else:
-        matching = [trial for trial in study.trials if trial.number == trial_number]
-        if not matching:
-            raise ValueError(f"Study {study.study_name!r} has no trial number {trial_number} ({len(study.trials)} trials)")
-        trial = matching[0]
-    entry = trial.user_attrs.get("hyperparams")
-    if entry is None:
-        # Not sampled by sb3-arq's sampler (or an older one): only the sampled values are known
-        entry = yaml_form(convert_arq_params(trial.params))
-    return trial, dict(entry)
+        return study.best_trial
+    matching = [trial for trial in study.trials if trial.number == trial_number]
+    if not matching:
+        raise ValueError(f"Study {study.study_name!r} has no trial number {trial_number} ({len(study.trials)} trials)")
+    return matching[0]
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -99,13 +90,13 @@ def main(argv: list[str] | None = None) -> str:
 
     try:
         study = load_study(args.storage, args.study_name, args.report)
-        trial, entry = trial_entry(study, args.trial_id)
+        trial = select_trial(study, args.trial_id)
     except ValueError as error:
         raise SystemExit(f"best_params: error: {error}") from None
     env_id = args.env or trial.user_attrs.get("env_id")
     if env_id is None:
         raise SystemExit("best_params: error: the study does not record its env id: pass --env")
-    entry.update(yaml_form(args.hyperparams or {}))
+    entry = {**trial_entry(trial), **yaml_form(args.hyperparams or {})}
 
     header = (
         f"# Trial {trial.number} of study {study.study_name!r} (value {trial.value}, state {trial.state.name}),\n"

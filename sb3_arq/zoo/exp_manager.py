@@ -1,0 +1,155 @@
+"""
+sb3-arq's one hook into rl-zoo3: ``ARQExperimentManager``, a subclass of rl-zoo3's ``ExperimentManager``.
+
+rl-zoo3's ``train`` script builds the class it finds under the name ``rl_zoo3.exp_manager.ExperimentManager``;
+``sb3_arq.zoo.register()`` binds that name to this subclass (and ``rl_zoo3.train.ExperimentManager`` if that module is
+already imported). For any ``--algo`` but ``arq`` the subclass is rl-zoo3's class unchanged. For ``--algo arq``:
+
+- without ``--conf-file`` it reads sb3-arq's packaged ``hyperparams/arq.yml``;
+- around each ``-optimize`` trial it sets ``sampler.RUNNING_EXPERIMENT``, through which ARQ's sampler sees ``-params``
+  (pins), the yml entry as written (``yml_entry``), the trial's budget, device and ``--n-jobs``;
+- before a search it checks ``--storage`` and ``--sampler auto`` with clear errors, and records the number of actions
+  of a ``Discrete`` action space in ``n_actions`` (rl-zoo3 does it for ``Box`` only), for the sampler's memory cap;
+- ``--trial-id`` loads the hyperparameters that the trial ran with (``sampler.trial_entry``: pins and merged policy
+  kwargs included), not only its sampled values.
+
+The study itself is created by rl-zoo3 from the ``--storage`` string (a ``.log`` journal file or a database URL).
+"""
+
+import importlib.util
+import inspect
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from gymnasium import spaces
+from rl_zoo3.exp_manager import ExperimentManager
+
+from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
+from sb3_arq.zoo.sampler import MEMORY_ENV_VAR, RUNNING_EXPERIMENT, trial_entry
+
+# What ``--trial-id`` takes from a trial's entry: the hyperparameters that the sampler searches (sampled or pinned)
+SEARCHED = (
+    "learning_rate",
+    "batch_size",
+    "policy_kwargs",
+    "context_size",
+    "max_grad_norm",
+    "exploration_fraction",
+    "exploration_final_eps",
+    "target_update_interval",
+    "train_freq",
+)
+# Seconds to wait for a database server before --storage is reported unreachable
+CONNECT_TIMEOUT = 10
+
+
+def open_storage(storage: str) -> optuna.storages.BaseStorage:
+    """
+    Open an Optuna storage as rl-zoo3's ``--storage`` means it, and fail with a clear message (password masked) where
+    it cannot be used: a path ending in ``.log`` is a journal file (no server; processes of one machine can share it),
+    anything else a SQLAlchemy URL such as ``sqlite:///study.db`` or ``postgresql+psycopg2://user:password@host/db``
+    (Optuna's tables are created at the first use).
+
+    :param storage: The ``--storage`` value.
+    :return: The opened storage.
+    """
+    if storage.endswith(".log"):
+        try:
+            Path(storage).parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+        except OSError as error:
+            raise ValueError(f"Cannot use the Optuna journal file --storage {storage!r}: {error}") from None
+    import sqlalchemy
+
+    hint = "--storage takes a journal file ending in .log or a database URL such as sqlite:///study.db"
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError(f"--storage {storage!r} is not a storage: {hint}") from None
+    shown = url.render_as_string(hide_password=True)
+    engine_kwargs = {}
+    if url.get_backend_name() in ("postgresql", "mysql"):
+        engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+        except ImportError as error:
+            raise ValueError(
+                f"The database driver of --storage {shown} is not installed ({error.__cause__ or error}). For PostgreSQL: "
+                "pip install psycopg2-binary and write postgresql+psycopg2://... (SQLAlchemy >= 2.1 reads a plain "
+                "postgresql:// as psycopg 3: pip install 'psycopg[binary]')"
+            ) from None
+        except sqlalchemy.exc.NoSuchModuleError:
+            raise ValueError(f"Unknown database in --storage {shown}: {hint}") from None
+        except sqlalchemy.exc.OperationalError as error:
+            raise ValueError(
+                f"Cannot connect to the Optuna storage {shown}: {str(error.orig or error).strip().splitlines()[0]}. Is the "
+                "database server running and reachable from here, and are the user, password and database name right?"
+            ) from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # Workers that start together on an empty database race to create Optuna's tables: retry
+            if attempt == 2:
+                raise
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
+
+
+class ARQExperimentManager(ExperimentManager):
+    """rl-zoo3's ``ExperimentManager``, with sb3-arq's packaged hyperparameters and search for ``--algo arq``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = inspect.signature(ExperimentManager.__init__).bind(self, *args, **kwargs).arguments.get("config")
+        if config is None and self.algo in ZOO_ALGOS:
+            self.config = hyperparams_path(self.algo)
+        self.yml_entry: dict[str, Any] = {}
+
+    def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        hyperparams, saved_hyperparams = super().read_hyperparameters()
+        self.yml_entry = dict(saved_hyperparams)  # the entry as written, -params applied, before any preprocessing
+        return hyperparams, saved_hyperparams
+
+    def objective(self, trial: optuna.Trial) -> float:
+        token = RUNNING_EXPERIMENT.set(self)
+        try:
+            return super().objective(trial)
+        finally:
+            RUNNING_EXPERIMENT.reset(token)
+
+    def load_trial(self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True) -> dict[str, Any]:
+        if self.algo not in ZOO_ALGOS or not convert:
+            return super().load_trial(storage, study_name, trial_id, convert)
+        study = optuna.load_study(storage=open_storage(storage), study_name=study_name)
+        entry = trial_entry(study.trials[trial_id] if trial_id is not None else study.best_trial)
+        return {key: entry[key] for key in SEARCHED if key in entry}
+
+    def hyperparameters_optimization(self) -> None:
+        if self.algo not in ZOO_ALGOS:
+            return super().hyperparameters_optimization()
+        if self.sampler == "auto" and importlib.util.find_spec("optunahub") is None:
+            raise ValueError("--sampler auto needs the optunahub package (pip install optunahub), or use tpe or random")
+        if self.storage is not None:
+            storage = open_storage(self.storage)
+            if isinstance(storage, optuna.storages.RDBStorage):
+                storage.engine.dispose()
+        env = self.create_envs(1, no_log=True)
+        if isinstance(env.action_space, spaces.Discrete):
+            self.n_actions = int(env.action_space.n)
+        env.close()
+        try:
+            super().hyperparameters_optimization()
+        except ValueError as error:
+            if "No trials are completed yet" not in str(error):
+                raise
+            raise ValueError(
+                "No trial of the study has completed: every trial was pruned. Optuna's log above says why; a trial is "
+                "pruned before it runs when its budget does not exceed learning_starts (pass a larger -n or add a smaller "
+                "learning_starts to -params) or when it does not fit the memory budget (add a smaller batch_size or "
+                f"net_arch to -params, or set {MEMORY_ENV_VAR})"
+            ) from None
+        if self.storage is not None:
+            study_name = "" if self.study_name is None else f" --study-name {self.study_name}"
+            command = f"python -m sb3_arq.zoo.best_params --storage {self.storage}{study_name} -o best.yml"
+            print(f"Best hyperparameters as yml: {command}")
