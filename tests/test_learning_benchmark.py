@@ -137,7 +137,6 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
     """Two runs at once on a local Ray (2 CPUs, 1 per run). The ARQ seed-1 run is killed mid-way, and its retry too:
     the driver reports it and finishes the others; a restarted driver runs only that one. The Ray runs' evaluations
     and table equal the sequential runs' (same commands, seeds, CPU)."""
-    pytest.importorskip("ray")
     log_root, results = tmp_path / "logs", tmp_path / "results"
     command = [sys.executable, "benchmarks/learning_ray.py", "--grid", "smoke", "--cpus-per-run", "1"]
     command += ["--log-root", str(log_root), "--results-dir", str(results)]
