@@ -6,14 +6,13 @@ Learning-curve benchmark: a grid {algorithms} x {tasks} x {seeds} (``benchmarks/
     python benchmarks/learning.py --grid paper --describe    # print the grid (runs, commands) and exit
     python benchmarks/learning_ray.py --grid paper           # the same runs as Ray tasks, several at once
 
-A run is one ``python -m sb3_arq.train`` subprocess (rl-zoo3's ``train`` with ARQ), logging to rl-zoo3's run folder
-``<log-root>/<grid>/<variant>/<algo>/<Env-Name>_<id>/``, so rl-zoo3's tools work on it. It is finished when its
-``args.yml`` has the arguments of its command and its ``evaluations.npz`` reaches the budget: finished runs are never
-rerun, unfinished attempts are deleted first. The report (``benchmarks/results/<grid>.md``, ``.png``, ``.json``:
-final and best evaluation return, mean +- standard error over seeds, learning curves, settings) is idempotent.
+A run is one ``python -m sb3_arq.train`` process logging to ``<log-root>/<grid>/<variant>/<algo>/<Env-Name>_<id>/``
+(rl-zoo3's run folder). It is finished when its ``args.yml`` has its command's arguments and its ``evaluations.npz``
+reaches the budget; unfinished attempts are deleted before it starts again. The report: ``benchmarks/results/<grid>.*``.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -55,13 +54,8 @@ def log(message: str) -> None:
 
 def grid_runs(grid: dict) -> list[dict]:
     """Every run of the grid (variant, env, seed) in the order they are run (block by block, seed by seed), once."""
-    runs = [
-        (name, env_id, seed)
-        for block in grid["blocks"]
-        for seed in block.get("seeds", grid["seeds"])
-        for name in block["variants"]
-        for env_id in block["tasks"]
-    ]
+    blocks = [(block, seed) for block in grid["blocks"] for seed in block.get("seeds", grid["seeds"])]
+    runs = [(name, env_id, seed) for block, seed in blocks for name in block["variants"] for env_id in block["tasks"]]
     return [{"variant": name, "env": env_id, "seed": seed} for name, env_id, seed in dict.fromkeys(runs)]
 
 
@@ -102,19 +96,12 @@ def train_command(grid: dict, run: dict, log_root: Path, grid_name: str) -> list
     return command
 
 
-def shell_line(command: list[str]) -> str:
-    """A command line to paste into a shell (``python`` for the interpreter, arguments quoted where needed)."""
-    return " ".join(["python"] + [shlex.quote(part) for part in command[1:]])
-
-
-def is_finished(run_dir: Path, n_timesteps: int, eval_episodes: int) -> bool:
-    """A run is finished when its evaluations.npz reaches the budget with every evaluation complete."""
-    try:
-        data = np.load(run_dir / "evaluations.npz")
-        timesteps, results = data["timesteps"], data["results"]
-    except (OSError, ValueError, KeyError):
-        return False  # absent, being written, or cut off while it was
-    return len(timesteps) > 0 and timesteps[-1] >= n_timesteps and results.shape == (len(timesteps), eval_episodes)
+def is_finished(run_dir: Path, grid: dict) -> bool:
+    """Whether a run's evaluations.npz reaches the budget with every evaluation complete (False while it is written)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+        steps, results = (np.load(run_dir / "evaluations.npz")[key] for key in ("timesteps", "results"))
+        return bool(steps[-1] >= grid["n_timesteps"] and results.shape == (len(steps), grid["eval_episodes"]))
+    return False
 
 
 def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tuple[Path | None, list[Path]]:
@@ -122,14 +109,14 @@ def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tupl
     expected, prefix = zoo_args(grid, run, log_root, grid_name), env_name(run["env"]) + "_"
     folders = (log_root / grid_name / run["variant"] / expected["algo"]).glob(prefix + "*")
     finished, unfinished = [], []
-    for run_dir in sorted(
-        (path for path in folders if path.name[len(prefix) :].isdigit()), key=lambda path: (len(path.name), path.name)
-    ):
+    for run_dir in sorted(folders, key=lambda path: (len(path.name), path.name)):  # by rl-zoo3's run id
+        if not run_dir.name[len(prefix) :].isdigit():
+            continue
         args_file = run_dir / env_name(run["env"]) / "args.yml"
         args = load_zoo_args(args_file) if args_file.is_file() else None
         same = args is not None and all(args.get(key) == expected[key] for key in MATCHED if key in expected)
         if args is None or (same and (args.get("hyperparams") or {}) == expected["hyperparams"]):
-            done = args is not None and is_finished(run_dir, grid["n_timesteps"], grid["eval_episodes"])
+            done = args is not None and is_finished(run_dir, grid)
             (finished if done else unfinished).append(run_dir)
     return (finished[-1] if finished else None), unfinished
 
@@ -171,7 +158,7 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, read
                 log(f"{name}: removing the unfinished attempt {attempt}")
                 shutil.rmtree(attempt)
             command, output = train_command(grid, run, log_root, grid_name), output_path(run, log_root, grid_name)
-            log(f"{name}: {shell_line(command)}  (output: {output})")
+            log(f"{name}: {shlex.join(['python', *command[1:]])}  (output: {output})")
             start, env = time.time(), {**os.environ, **run_environment(grid)}
             with open(output, "w") as file:
                 code = subprocess.run(command, cwd=REPO, env=env, stdout=file, stderr=subprocess.STDOUT).returncode
@@ -198,14 +185,11 @@ def collect(grid: dict, grid_name: str, log_root: Path) -> pd.DataFrame:
 
 
 def summarise(data: pd.DataFrame) -> pd.DataFrame:
-    """Per task and variant: seeds, final and best return (mean and standard error over seeds), mean wall time."""
+    """Per task and variant: number of seeds, mean and standard error over seeds of the final and best return and time."""
     per_seed = data.groupby(["env", "variant", "seed"]).agg(
         final=("mean_return", "last"), best=("mean_return", "max"), seconds=("seconds", "first")
     )
-    return per_seed.groupby(["env", "variant"]).agg(
-        n=("final", "size"), final=("final", "mean"), final_se=("final", "sem"), best=("best", "mean"),
-        best_se=("best", "sem"), seconds=("seconds", "mean"),
-    )  # fmt: skip
+    return per_seed.groupby(["env", "variant"]).agg(["size", "mean", "sem"])  # columns (final|best|seconds, statistic)
 
 
 def fmt(mean: float, se: float) -> str:
@@ -218,14 +202,13 @@ def summary_table(grid: dict, summary: pd.DataFrame, env_id: str) -> list[str]:
     lines = [f"| {env_id}, {grid['n_timesteps']:,} env steps | n | final return | best return | training time per run |"]
     lines.append("|---|---|---|---|---|")
     for name in task_variants(grid, env_id):
-        row, label = summary.loc[(env_id, name)] if (env_id, name) in summary.index else None, grid["variants"][name]["label"]
+        label, row = grid["variants"][name]["label"], summary.loc[(env_id, name)] if (env_id, name) in summary.index else None
         if row is None:
             lines.append(f"| {label} | 0 | - | - | - |")
         else:
-            wall = "-" if np.isnan(row.seconds) else f"{row.seconds / 60:.1f} min"
-            lines.append(
-                f"| {label} | {int(row.n)} | {fmt(row.final, row.final_se)} | {fmt(row.best, row.best_se)} | {wall} |"
-            )
+            final, best = fmt(row["final", "mean"], row["final", "sem"]), fmt(row["best", "mean"], row["best", "sem"])
+            wall = "-" if np.isnan(row["seconds", "mean"]) else f"{row['seconds', 'mean'] / 60:.1f} min"
+            lines.append(f"| {label} | {int(row['final', 'size'])} | {final} | {best} | {wall} |")
     return lines
 
 
@@ -248,25 +231,10 @@ def plot(grid: dict, grid_name: str, data: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def update_readme(grid: dict, grid_name: str, summary: pd.DataFrame, readme: Path) -> bool:
-    """Rewrite the grid's tables between ``<!-- <grid>-table:start -->`` and ``<!-- <grid>-table:end -->``."""
-    start, end = f"<!-- {grid_name}-table:start -->", f"<!-- {grid_name}-table:end -->"
-    text = readme.read_text()
-    if start not in text or end not in text:
-        return False
-    tables = [line for env_id in grid_tasks(grid) for line in [*summary_table(grid, summary, env_id), ""]]
-    head, rest = text.split(start, 1)
-    readme.write_text(head + start + "\n" + "\n".join(tables) + end + rest.split(end, 1)[1])
-    return True
-
-
 def evaluation_text(grid: dict) -> str:
     """How the grid's variants are evaluated."""
-    paper = ", ".join(spec["label"] for spec in grid["variants"].values() if spec["paper_eval"])
-    greedy = "greedy (rl-zoo3's EvalCallback with deterministic=True)"
-    return (
-        f"with epsilon 0.05 as in the paper for {paper} (EpsilonGreedyEvalCallback), otherwise {greedy}" if paper else greedy
-    )
+    paper, greedy = [spec["label"] for spec in grid["variants"].values() if spec["paper_eval"]], "greedy (rl-zoo3's)"
+    return f"epsilon 0.05 as in the paper for {', '.join(paper)}, otherwise {greedy}" if paper else greedy
 
 
 def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, readme: Path | None = None) -> Path:
@@ -277,7 +245,7 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, 
     md = [f"# Learning benchmark: `{grid_name}` grid", ""]
     md += [f"{grid['description']}. **Budget: {grid['n_timesteps']:,} env steps per run**; evaluation every "
            f"{grid['eval_freq']:,} steps on {grid['eval_episodes']} episodes, {evaluation_text(grid)}; seeds "
-           f"{grid['seeds']}. Finished runs: {summary['n'].sum()} of {len(runs)}.", ""]  # fmt: skip
+           f"{grid['seeds']}. Finished runs: {int(summary['final', 'size'].sum())} of {len(runs)}.", ""]  # fmt: skip
     md += ["Final = the last evaluation (at the budget), best = the best evaluation of the run; each is the mean return "
            "of the evaluation episodes, then mean +- standard error over seeds (n = number of seeds).", ""]  # fmt: skip
     for env_id in tasks:
@@ -289,7 +257,7 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, 
     md += ["", "Every run (rl-zoo3 arguments; `-f` is the variant's log folder):", "", "```bash"]
     for name, spec in grid["variants"].items():
         example = next(run for run in runs if run["variant"] == name)
-        command = shell_line(train_command(grid, {**example, "seed": "<seed>"}, log_root, grid_name))
+        command = shlex.join(["python", *train_command(grid, {**example, "seed": "<seed>"}, log_root, grid_name)[1:]])
         md += [f"# {spec['label']}", command.replace("'<seed>'", "<seed>")]
     folders = " ".join(display_path(log_root / grid_name / name) for name in grid["variants"])
     algos = " ".join(dict.fromkeys(spec["algo"] for spec in grid["variants"].values()))
@@ -307,7 +275,11 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, 
     report = {"grid": grid_name, "settings": settings, "variants": grid["variants"], "reductions": grid["reductions"]}
     report["runs"] = data.replace({np.nan: None}).to_dict(orient="records")  # every evaluation of every finished run
     (results_dir / f"{grid_name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    if readme is not None and update_readme(grid, grid_name, summary, readme):
+    start, end = f"<!-- {grid_name}-table:start -->", f"<!-- {grid_name}-table:end -->"  # README.md's tables
+    if readme is not None and start in readme.read_text() and end in readme.read_text():
+        head, rest = readme.read_text().split(start, 1)
+        tables = [line for env_id in tasks for line in [*summary_table(grid, summary, env_id), ""]]
+        readme.write_text(head + start + "\n" + "\n".join(tables) + end + rest.split(end, 1)[1])
         log(f"updated the {grid_name} tables in {readme}")
     return path
 
@@ -320,7 +292,7 @@ def describe(grid: dict, grid_name: str, log_root: Path) -> None:
           f"{grid['eval_episodes']} episodes, {evaluation_text(grid)}")  # fmt: skip
     print(f"  seeds {grid['seeds']}, {len(runs)} runs ({len(runs) * grid['n_timesteps']:,} env steps in all)")
     print(*(f"  - {line}" for line in grid["reductions"]), sep="\n")
-    print(*("  " + shell_line(train_command(grid, run, log_root, grid_name)) for run in runs), sep="\n")
+    print(*("  " + shlex.join(["python", *train_command(grid, run, log_root, grid_name)[1:]]) for run in runs), sep="\n")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -40,9 +40,12 @@ def test_summary_is_mean_and_standard_error_over_seeds():
     )
     summary = learning.summarise(data)
     a, b = summary.loc[("E", "a")], summary.loc[("E", "b")]
-    assert a.n == 3 and a.final == pytest.approx(2.0) and a.final_se == pytest.approx(np.std([1, 2, 3], ddof=1) / np.sqrt(3))
-    assert a.best == pytest.approx(10 / 3) and b.n == 1 and np.isnan(b.final_se)
-    assert learning.fmt(b.final, b.final_se) == "7.00" and learning.fmt(2.0, 0.5) == "2.00 +- 0.50"
+    assert a["final", "size"] == 3 and a["final", "mean"] == pytest.approx(2.0)
+    assert a["final", "sem"] == pytest.approx(np.std([1, 2, 3], ddof=1) / np.sqrt(3)) and a["best", "mean"] == pytest.approx(
+        10 / 3
+    )
+    assert b["final", "size"] == 1 and np.isnan(b["final", "sem"]) and a["seconds", "mean"] == 60.0
+    assert learning.fmt(b["final", "mean"], b["final", "sem"]) == "7.00" and learning.fmt(2.0, 0.5) == "2.00 +- 0.50"
 
 
 def test_grids_and_commands(capsys):
