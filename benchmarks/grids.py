@@ -132,4 +132,14 @@ GRIDS = {
         "blocks": [{"variants": ["arq", "dqn"], "tasks": [BREAKOUT]}],
         "reductions": ["Everything: a pipeline check, not a result."],
     },
+    # GPU packing: 8 ARQ runs at the published Breakout settings (learning from step 5,000), for
+    # learning_ray.py --gpus-per-run 1, 0.25, 0.125 (1, 4, 8 runs on one GPU), which logs the aggregate env steps/s
+    "packing": {
+        **BASE,
+        "description": "Aggregate throughput of ARQ runs packed on one GPU (published Breakout settings)",
+        **dict(n_timesteps=30_000, eval_freq=30_000, eval_episodes=1, seeds=list(range(8)), num_threads=2),
+        "variants": {"arq": variant("ARQ", "arq", paper_eval=True, learning_starts=5_000)},
+        "blocks": [{"variants": ["arq"], "tasks": [BREAKOUT]}],
+        "reductions": ["A throughput measurement: 30,000 env steps, learning from step 5,000, one evaluation episode."],
+    },
 }

@@ -33,18 +33,18 @@ def run_task(command: list[str], cwd: str, env: dict, output: str, algo_dir: str
     Run one rl-zoo3 command on a Ray worker, output to ``output``; return its exit code. rl-zoo3 picks the run folder
     ``<algo_dir>/<prefix><id>`` from the existing ones: the start is locked until the new folder exists.
     """
-    algo_dir = Path(algo_dir)
+    algo_dir, process = Path(algo_dir), None
     algo_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(algo_dir.parent / f".{prefix}start.lock"), open(output, "w") as file:
-        before = set(algo_dir.glob(prefix + "*"))
-        env = {**os.environ, **env}  # the worker's, with the GPUs Ray gave it (CUDA_VISIBLE_DEVICES)
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=file, stderr=subprocess.STDOUT)
-        while process.poll() is None and not set(algo_dir.glob(prefix + "*")) - before:
-            time.sleep(0.2)
     try:
+        with FileLock(algo_dir.parent / f".{prefix}start.lock"), open(output, "w") as file:
+            before = set(algo_dir.glob(prefix + "*"))
+            env = {**os.environ, **env}  # the worker's, with the GPUs Ray gave it (CUDA_VISIBLE_DEVICES)
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=file, stderr=subprocess.STDOUT)
+            while process.poll() is None and not set(algo_dir.glob(prefix + "*")) - before:
+                time.sleep(0.2)
         return process.wait()
     finally:  # cancelled (the driver was interrupted): end the run with the task
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             process.kill()
 
 
@@ -71,6 +71,7 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, read
         ref = task.remote(command, str(learning.REPO), learning.run_environment(grid), str(output), str(algo_dir), prefix)
         pending[ref] = (run, attempt, output)
 
+    start = time.time()
     for run in todo:
         submit(run, 1)
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"{grid_name} runs", unit="run", dynamic_ncols=True)
@@ -101,6 +102,12 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, read
         raise
     finally:
         bar.close()
+    done, seconds = len(todo) - len(failed), time.time() - start
+    if done:  # e.g. the packing grid: the aggregate throughput of the runs at once
+        steps = done * grid["n_timesteps"]
+        learning.log(
+            f"{done} runs: {steps:,} env steps in {seconds:.0f} s, {steps / seconds:.1f} env steps/s in all (with starts)"
+        )
     return failed
 
 
@@ -115,14 +122,16 @@ def main() -> None:
     readme = learning.REPO / "README.md" if args.readme else None
     if args.describe:
         return learning.describe(grid, args.grid, log_root)
-    if not args.report_only:
-        ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
-        learning.log(f"Ray: {ray.cluster_resources()}")
     failed = []
     if not args.report_only:
         with learning.grid_lock(log_root, args.grid):
+            ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
+            learning.log(f"Ray: {ray.cluster_resources()}")
             resources = {"num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
-            failed = run_grid(grid, args.grid, log_root, results_dir, readme, resources)
+            try:
+                failed = run_grid(grid, args.grid, log_root, results_dir, readme, resources)
+            except KeyboardInterrupt:
+                sys.exit("Interrupted: the running runs were stopped; rerun the same command to finish what is missing.")
     learning.log(f"report: {learning.write_report(grid, args.grid, log_root, results_dir, readme)}")
     if failed:
         sys.exit(f"{len(failed)} runs failed twice: {failed}; rerun this command to retry them")

@@ -1,7 +1,8 @@
 """
-The paper's evaluation protocol for any SB3 algorithm: every ``eval_freq`` env steps and at the end of training,
-``n_eval_episodes`` episodes (10) with epsilon-greedy actions (epsilon 0.05) around the greedy policy
-(Wu & Ren, 2026, section 5). rl-zoo3's own evaluation is greedy (``deterministic=True``).
+The paper's evaluation protocol for any SB3 algorithm (Wu & Ren, 2026, and its reference code: 10 episodes with
+epsilon 0.05, every 1M env steps and at the end): every ``eval_freq`` env steps and at the end of training,
+``n_eval_episodes`` episodes with epsilon-greedy actions around the greedy policy. rl-zoo3's own evaluation is greedy
+(``deterministic=True``).
 
 From Python::
 
