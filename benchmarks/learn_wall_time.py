@@ -4,20 +4,19 @@ Wall time of ``ARQ(...).learn(10_000)`` on CartPole-v1, with the defaults and wi
     python benchmarks/learn_wall_time.py    # writes benchmarks/results/learn-wall-time-cpu.md
 
 With the defaults (the published MinAtar settings: widths [400, 200, 200], learning starts at 50k steps) the 10k steps
-are all acting, no update; the small settings are those of ``tests/test_arq.py::test_learns_cartpole``. One torch
+are all acting, no update; the small settings are ``benchmarks/configs.py``'s ``CARTPOLE`` (those of
+``tests/test_learning.py::test_learns_cartpole``). One torch
 thread; the machine's load average is recorded, since other jobs may share the cores.
 """
 
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch as th
+from configs import CARTPOLE
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' settings
 from sb3_arq import ARQ
-from tests.test_learning import CARTPOLE
 
 RESULTS = Path(__file__).parent / "results"
 SMALL = {**CARTPOLE, "policy_kwargs": {"net_arch": [64, 64]}}

@@ -4,23 +4,11 @@ import gymnasium as gym
 import pytest
 from stable_baselines3.common.evaluation import evaluate_policy
 
+from benchmarks.configs import CARTPOLE
 from sb3_arq import ARQ
 from tests.test_arq import VARIANTS
 
 RANDOM_POLICY_RETURN = 22  # mean return of uniformly random actions on CartPole-v1
-# Small CartPole settings (also timed by benchmarks/learn_wall_time.py); the policy is [64, 64] with context 4
-CARTPOLE = {
-    "learning_rate": 1e-3,
-    "gamma": 0.95,
-    "batch_size": 32,
-    "learning_starts": 1000,
-    "buffer_size": 50_000,
-    "target_update_interval": 250,
-    "exploration_fraction": 0.2,
-    "exploration_final_eps": 0.02,
-    "train_freq": 2,
-    "context_size": 4,
-}
 
 
 @pytest.mark.parametrize(

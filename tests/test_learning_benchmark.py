@@ -1,102 +1,181 @@
 """
-The learning benchmark's bookkeeping (``benchmarks/learning.py``) on its tiny ``smoke`` grid: two real rl-zoo3 runs of
-600 steps, then resuming (finished runs are not rerun, an unfinished one is), the finished-run detection and the
-aggregation (mean +- standard error over seeds of the final and best evaluation).
+The learning benchmark (``benchmarks/learning.py``, ``benchmarks/learning_ray.py``) on its tiny ``smoke`` grid: two
+algorithms x MinAtar Breakout x two seeds of real rl-zoo3 runs (600 steps), run one at a time and on a local Ray; the
+finished-run bookkeeping, the aggregation, and a Ray run killed twice (retried once, then reported) that a restarted
+driver alone completes, with the same table as the sequential runs.
 """
 
-import importlib.util
-import shutil
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import learning  # noqa: E402
+
+from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS  # noqa: E402
+
+SMOKE = learning.GRIDS["smoke"]
 
 
-def load_learning():
-    """Import ``benchmarks/learning.py`` (a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("learning_benchmark", REPO_ROOT / "benchmarks" / "learning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """The smoke grid run one run at a time (4 rl-zoo3 runs): its log root."""
+    root = tmp_path_factory.mktemp("sequential")
+    learning.run_grid(SMOKE, "smoke", root / "logs", root / "results")
+    return root
 
 
-def test_mean_se():
-    learning = load_learning()
-    mean, se = learning.mean_se([1.0, 2.0, 3.0])
-    assert mean == pytest.approx(2.0) and se == pytest.approx(1.0 / np.sqrt(3.0))
-    assert np.isnan(learning.mean_se([5.0])[1])
+def test_summary_is_mean_and_standard_error_over_seeds():
+    data = pd.DataFrame(
+        {"env": "E", "variant": ["a"] * 6 + ["b"] * 2, "seed": [0, 0, 1, 1, 2, 2, 0, 0], "seconds": 60.0}
+        | {"timesteps": [1, 2] * 4, "mean_return": [5.0, 1.0, 2.0, 2.0, 0.0, 3.0, 4.0, 7.0]}
+    )
+    summary = learning.summarise(data)
+    a, b = summary.loc[("E", "a")], summary.loc[("E", "b")]
+    assert a["final", "size"] == 3 and a["final", "mean"] == pytest.approx(2.0)
+    assert a["final", "sem"] == pytest.approx(np.std([1, 2, 3], ddof=1) / np.sqrt(3)) and a["best", "mean"] == pytest.approx(
+        10 / 3
+    )
+    assert b["final", "size"] == 1 and np.isnan(b["final", "sem"]) and a["seconds", "mean"] == 60.0
+    assert learning.fmt(b["final", "mean"], b["final", "sem"]) == "7.00" and learning.fmt(2.0, 0.5) == "2.00 +- 0.50"
 
 
-def test_grids_are_consistent():
-    learning = load_learning()
+def test_grids_and_commands(capsys):
     for grid in learning.GRIDS.values():
-        for block in grid["blocks"]:
-            assert set(block["variants"]) <= set(grid["variants"])
+        assert all(set(block["variants"]) <= set(grid["variants"]) for block in grid["blocks"])
         assert grid["n_timesteps"] % grid["eval_freq"] == 0  # the last evaluation lands on the budget
-    paper = learning.GRIDS["paper"]
+    paper, cpu = learning.GRIDS["paper"], learning.GRIDS["cpu"]
     assert len(learning.grid_runs(paper)) == (3 * 5 + 2 * 5) * 5
+    assert learning.grid_tasks(paper) == [*MINATAR_ENV_IDS, *DMC_ENV_IDS]
     assert learning.grid_tasks(learning.GRIDS["ablation"]) == ["MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"]
+    # the paper's evaluation (epsilon 0.05, our callback) for every discrete-action algorithm of the paper grids
+    for grid in (paper, learning.GRIDS["ablation"]):
+        for name, spec in grid["variants"].items():
+            command = learning.train_command(grid, {"variant": name, "env": "MinAtar/Breakout-v1", "seed": 0}, Path("l"), "g")
+            paper_eval = spec["algo"] != "sac"
+            assert spec["paper_eval"] == paper_eval and (command[command.index("--eval-freq") + 1] == "-1") == paper_eval
+            assert (
+                any(part.startswith("callback:") and "'epsilon': 0.05" in part.replace('"', "'") for part in command)
+                == paper_eval
+            )
+    arq_cpu = learning.train_command(cpu, {"variant": "arq", "env": "MinAtar/Breakout-v1", "seed": 2}, Path("l"), "cpu")
+    assert " ".join(arq_cpu).endswith(
+        "-n 30000 --eval-freq 3000 --eval-episodes 10 --seed 2 --num-threads 1 --device cpu -f l/cpu/arq -params "
+        'learning_starts:1500 batch_size:32 buffer_size:100000 policy_kwargs:{"net_arch": [64, 64, 64]}'
+    )
+    learning.describe(paper, "paper", Path("logs"))
+    printed = capsys.readouterr().out
+    assert printed.count("python -m sb3_arq.train") == 125 and "- None" not in printed
 
 
-def test_smoke_grid_runs_resumes_and_aggregates(tmp_path, monkeypatch):
-    learning = load_learning()
-    grid, name = learning.GRIDS["smoke"], "smoke"
-    log_root, results = tmp_path / "logs", tmp_path / "results"
-    learning.run_grid(grid, name, log_root, results)
-
-    runs = learning.grid_runs(grid)
+def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys):
+    log_root, results = sequential / "logs", sequential / "results"
+    runs = learning.grid_runs(SMOKE)
     folders = {}
     for run in runs:
-        finished, unfinished = learning.find_attempts(grid, run, log_root, name)
+        finished, unfinished = learning.find_attempts(SMOKE, run, log_root, "smoke")
         assert finished is not None and unfinished == []
-        folders[run["seed"]] = finished
+        folders[run["variant"], run["seed"]] = finished
+        evaluations = np.load(finished / "evaluations.npz")
+        assert evaluations["timesteps"].tolist() == [300, 600] and evaluations["results"].shape == (2, 2)
 
-    # The report: final and best evaluation per seed, then mean +- standard error
-    learning.write_report(grid, name, log_root, results)
-    summary = learning.collect(grid, name, log_root)["MinAtar/Breakout-v1"]["arq"]
-    assert sorted(summary) == [0, 1]
-    for seed, run_dir in folders.items():
-        evaluations = np.load(run_dir / "evaluations.npz")
-        returns = evaluations["results"].mean(axis=1)
-        assert evaluations["timesteps"].tolist() == [300, 600]
-        assert summary[seed]["final"] == pytest.approx(returns[-1])
-        assert summary[seed]["best"] == pytest.approx(returns.max())
+    # The report: final and best evaluation per seed, then mean +- standard error (over the 2 seeds)
+    learning.write_report(SMOKE, "smoke", log_root, results)
     report = (results / "smoke.md").read_text()
-    final = learning.fmt(*learning.mean_se([summary[0]["final"], summary[1]["final"]]))
-    assert "Finished runs: 2 of 2" in report and f"| ARQ | 2 | {final} |" in report
-    assert (results / "smoke.png").stat().st_size > 0 and (results / "smoke.json").is_file()
+    for name, label in (("arq", "ARQ"), ("dqn", "DQN")):
+        returns = [np.load(folders[name, seed] / "evaluations.npz")["results"].mean(axis=1) for seed in (0, 1)]
+        final = learning.fmt(np.mean([r[-1] for r in returns]), np.std([r[-1] for r in returns], ddof=1) / np.sqrt(2))
+        best = learning.fmt(np.mean([r.max() for r in returns]), np.std([r.max() for r in returns], ddof=1) / np.sqrt(2))
+        assert f"| {label} | 2 | {final} | {best} |" in report
+    assert "Finished runs: 4 of 4" in report and "epsilon 0.05 as in the paper for ARQ" in report
+    assert (results / "smoke.png").stat().st_size > 0 and len(pd.read_json(results / "smoke.json", typ="series")["runs"]) == 8
 
     # Resuming: nothing is rerun while every run is finished
-    def no_run(*args, **kwargs):
-        raise AssertionError("a finished run was started again")
-
-    monkeypatch.setattr(learning.subprocess, "run", no_run)
-    learning.run_grid(grid, name, log_root, results)
+    capsys.readouterr()
+    learning.run_grid(SMOKE, "smoke", log_root, results)
+    assert capsys.readouterr().out.count("skipped") == 4 and len(list(log_root.glob("smoke/*/*/MinAtar-Breakout-v1_*"))) == 4
 
     # A copy with a shorter evaluation file is an unfinished attempt; the finished run still counts
-    partial = folders[1].with_name(f"{folders[1].name.rsplit('_', 1)[0]}_9")
-    shutil.copytree(folders[1], partial)
+    run = {"variant": "arq", "env": "MinAtar/Breakout-v1", "seed": 1}
+    partial = folders["arq", 1].with_name("MinAtar-Breakout-v1_9")
+    subprocess.run(["cp", "-r", str(folders["arq", 1]), str(partial)], check=True)
     evaluations = dict(np.load(partial / "evaluations.npz"))
     np.savez(partial / "evaluations.npz", **{key: value[:1] for key, value in evaluations.items()})
-    finished, unfinished = learning.find_attempts(grid, runs[1], log_root, name)
-    assert finished == folders[1] and unfinished == [partial]
-
+    assert learning.find_attempts(SMOKE, run, log_root, "smoke") == (folders["arq", 1], [partial])
     # Another budget does not match these runs
-    assert learning.find_attempts({**grid, "n_timesteps": 900}, runs[0], log_root, name)[0] is None
+    assert learning.find_attempts({**SMOKE, "n_timesteps": 900}, run, log_root, "smoke")[0] is None
+    subprocess.run(["rm", "-r", str(partial)], check=True)
 
-    # A run whose only folder is unfinished is started again, after its unfinished attempt is removed (the start is
-    # recorded, not run: it would be the same real run as above)
-    shutil.rmtree(folders[1])
-    started = []
 
-    def record(command, **kwargs):
-        started.append(command)
-        return subprocess.CompletedProcess(command, 0)
+def zoo_processes(log_root: Path) -> dict[int, list[str]]:
+    """The rl-zoo3 runs (``sb3_arq.train`` processes) logging under ``log_root``: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            command = [part.decode() for part in (entry / "cmdline").read_bytes().split(b"\0") if part]
+        except OSError:
+            continue
+        if "sb3_arq.train" in command and any(str(log_root) in part for part in command):
+            found[int(entry.name)] = command
+    return found
 
-    monkeypatch.setattr(learning.subprocess, "run", record)
-    learning.run_grid(grid, name, log_root, results)
-    assert len(started) == 1 and started[0][started[0].index("--seed") + 1] == "1"
-    assert not partial.exists()
+
+def training(pid: int) -> bool:
+    """Whether the run has its env up (its Monitor log open): past rl-zoo3's set-up, before the end of training."""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith("monitor.csv") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tmp_path):
+    """Two runs at once on a local Ray (2 CPUs, 1 per run). The ARQ seed-1 run is killed mid-way, and its retry too:
+    the driver reports it and finishes the others; a restarted driver runs only that one. The Ray runs' evaluations
+    and table equal the sequential runs' (same commands, seeds, CPU)."""
+    log_root, results = tmp_path / "logs", tmp_path / "results"
+    command = [sys.executable, "benchmarks/learning_ray.py", "--grid", "smoke", "--cpus-per-run", "1"]
+    command += ["--log-root", str(log_root), "--results-dir", str(results)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed, at_once, deadline = [], 0, time.time() + 300
+    while driver.poll() is None and time.time() < deadline:
+        processes = zoo_processes(log_root)
+        at_once = max(at_once, len(processes))
+        for pid, args in processes.items():
+            target = args[args.index("--algo") + 1] == "arq" and args[args.index("--seed") + 1] == "1"
+            if target and pid not in killed and len(killed) < 2 and training(pid):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        time.sleep(0.05)
+    output = driver.communicate(timeout=60)[0]
+    print(output[-3000:])
+    print(f"at most {at_once} runs at once; killed {killed}")
+    assert at_once >= 2 and len(killed) == 2
+    assert driver.returncode == 1 and "retrying once" in output and "FAILED twice" in output
+    assert "1 runs failed twice" in output and "Finished runs: 3 of 4" in (results / "smoke.md").read_text()
+
+    restart = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    print(restart.stdout[-2000:], restart.stderr[-2000:])
+    assert restart.returncode == 0 and "3 of 4 runs finished already, 1 to run" in restart.stdout
+    assert "removing the unfinished attempt" in restart.stdout  # the second killed attempt
+    for run in learning.grid_runs(SMOKE):
+        ray_run, unfinished = learning.find_attempts(SMOKE, run, log_root, "smoke")
+        sequential_run = learning.find_attempts(SMOKE, run, sequential / "logs", "smoke")[0]
+        assert ray_run is not None and unfinished == []
+        ours, reference = np.load(ray_run / "evaluations.npz"), np.load(sequential_run / "evaluations.npz")
+        for key in ("timesteps", "results", "ep_lengths"):
+            np.testing.assert_array_equal(ours[key], reference[key])
+    summaries = [learning.summarise(learning.collect(SMOKE, "smoke", root)) for root in (log_root, sequential / "logs")]
+    pd.testing.assert_frame_equal(summaries[0][["final", "best"]], summaries[1][["final", "best"]])
+    tables = [learning.summary_table(SMOKE, summary, "MinAtar/Breakout-v1") for summary in summaries]
+    print("\n".join(tables[0]))
+    assert [line.rsplit("|", 2)[0] for line in tables[0]] == [line.rsplit("|", 2)[0] for line in tables[1]]  # but time
+    assert "Finished runs: 4 of 4" in (results / "smoke.md").read_text()

@@ -1,0 +1,145 @@
+"""
+The grids of ``benchmarks/learning.py``: {variants} x {tasks} x {seeds}, each a set of ordinary rl-zoo3 runs.
+
+A grid is the base settings (``BASE``) with its own overrides, its variants (an algorithm with its ``-params``
+overrides, its packaged hyperparameter file and its evaluation), blocks of {variants} x {tasks} (a block's ``seeds``
+replaces the grid's) and the list of what differs from the published settings (printed in the report).
+"""
+
+from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
+
+BREAKOUT, SPACE_INVADERS = "MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"
+
+
+def variant(label: str, algo: str, conf: str | None = None, paper_eval: bool = False, **params) -> dict:
+    """
+    One algorithm with its settings: ``params`` are rl-zoo3 ``-params`` overrides (python values), ``conf`` a packaged
+    hyperparameter file (None: rl-zoo3's, for ``arq`` sb3-arq's), ``paper_eval`` the epsilon-0.05 evaluation.
+    """
+    return {"label": label, "algo": algo, "params": params, "conf": conf, "paper_eval": paper_eval}
+
+
+# The ARQ variants of the paper's ablation: the policy option each adds
+ARQ_VARIANTS = {
+    "arq": ("ARQ", {}),
+    "arq-noac": ("ARQ without action conditioning", {"action_conditioning": "output"}),
+    "ad": ("AD", {"cell": "ad"}),
+    "arq-ms": ("ARQ-MS", {"goodness": "msq"}),
+}
+CPU_STEPS, CPU_LEARNING_STARTS = 30_000, 1_500  # 5% of the run, for both (published: ARQ 50k and DQN 5k of 4M)
+# ARQ: widths [64, 64, 64] instead of [400, 200, 200], batch 32 instead of 512, buffer 100k instead of 5M; the rest as
+# published (ARQ's defaults: a policy_kwargs override replaces the whole dict). DQN: hyperparams/dqn.yml with ARQ's
+# learning start and its epsilon annealing ending at the same step: SB3 anneals from step 0, so the fraction is
+# (learning_starts + 0.1 * n) / n = 0.15.
+CPU_ARQ = {"learning_starts": CPU_LEARNING_STARTS, "batch_size": 32, "buffer_size": 100_000}
+CPU_DQN = {"learning_starts": CPU_LEARNING_STARTS, "exploration_fraction": (CPU_LEARNING_STARTS + 0.1 * CPU_STEPS) / CPU_STEPS}
+
+
+def cpu_variant(name: str) -> dict:
+    """An ARQ variant at the reduced CPU settings."""
+    label, options = ARQ_VARIANTS[name]
+    return variant(label, "arq", **CPU_ARQ, policy_kwargs={"net_arch": [64, 64, 64], **options})
+
+
+def paper_variant(name: str) -> dict:
+    """An ARQ variant at the published settings (hyperparams/arq.yml), evaluated with epsilon 0.05."""
+    label, options = ARQ_VARIANTS[name]
+    policy = {"policy_kwargs": {"net_arch": [400, 200, 200], "n_heads": 8, **options}} if options else {}
+    return variant(label, "arq", paper_eval=True, **policy)
+
+
+# Every grid: these settings unless it says otherwise. Its runs are blocks of {variants} x {tasks} x {seeds} (a block's
+# "seeds" replaces the grid's), run block by block, seed by seed (so a cut-short grid has whole seeds).
+BASE = dict(n_timesteps=4_000_000, eval_freq=200_000, eval_episodes=10, seeds=[0, 1, 2, 3, 4], num_threads=-1, device="auto")
+GRIDS = {
+    "cpu": {
+        **BASE,
+        "description": "ARQ vs DQN and the ARQ ablations on MinAtar Breakout at a CPU budget (one core, about an hour)",
+        **dict(n_timesteps=CPU_STEPS, eval_freq=3_000, seeds=[0, 1, 2], num_threads=1, device="cpu"),
+        "variants": {
+            "arq": cpu_variant("arq"),
+            "dqn": variant("DQN", "dqn", conf="dqn", **CPU_DQN),
+            **{name: cpu_variant(name) for name in ("arq-noac", "ad", "arq-ms")},
+        },
+        "blocks": [
+            {"variants": ["arq", "dqn"], "tasks": [BREAKOUT]},
+            {"variants": ["arq-noac", "ad", "arq-ms"], "tasks": [BREAKOUT], "seeds": [0, 1]},
+        ],
+        "reductions": [
+            f"{CPU_STEPS:,} env steps per run instead of 4,000,000 (0.75% of the published budget); learning starts "
+            f"after {CPU_LEARNING_STARTS:,} steps for both (published: ARQ 50,000, DQN 5,000).",
+            "ARQ: widths [64, 64, 64] instead of [400, 200, 200], batch 32 instead of 512, replay buffer 100k instead "
+            "of 5M (it holds the whole run either way); unchanged: 8 heads, context 10 with all connections, lr 1e-4 "
+            "(Adam, beta2 0.99), grad norm 1.0 per cell, train every 4 steps, hard target copy every 1000 steps, "
+            "gamma 0.99, epsilon 1.0 -> 0.01 over 10% of the run after learning starts (steps 1,500-4,500).",
+            "DQN: the MinAtar paper's network and settings (hyperparams/dqn.yml: conv 16 + 128 units, batch 32, "
+            "buffer 100k, centred RMSProp 2.5e-4, train every step, target copy every 1000 steps) with epsilon 1.0 -> "
+            "0.1 ending at step 4,500 like ARQ's (exploration_fraction 0.15; published: over the first 100k steps).",
+            "ARQ variants (ablations) on Breakout only, with the reduced ARQ settings above, 2 seeds (0, 1) instead of 3.",
+            "Evaluation greedy (rl-zoo3's), not the paper's epsilon 0.05.",
+            "One process at a time, one torch thread (OMP_NUM_THREADS=1, --num-threads 1), on a 2-core machine shared "
+            "with other work.",
+        ],
+    },
+    "paper": {
+        **BASE,
+        "description": "The paper's comparison: ARQ vs DQN and QR-DQN on MinAtar, ARQ vs SAC on DeepMind Control",
+        "variants": {
+            "arq": paper_variant("arq"),
+            "dqn": variant("DQN", "dqn", conf="dqn", paper_eval=True),
+            "qrdqn": variant("QR-DQN", "qrdqn", conf="qrdqn", paper_eval=True),
+            "sac": variant("SAC", "sac", conf="sac"),
+        },
+        "blocks": [
+            {"variants": ["arq", "dqn", "qrdqn"], "tasks": list(MINATAR_ENV_IDS)},
+            {"variants": ["arq", "sac"], "tasks": list(DMC_ENV_IDS)},
+        ],
+        "reductions": [
+            "No reduction: the published settings of every algorithm (hyperparams/*.yml) at 4M env steps (SAC's yml "
+            "says 1M; -n 4000000 overrides it), 5 seeds; evaluation every 200k steps (the paper: every 1M) on 10 "
+            "episodes with epsilon 0.05 as in the paper (SAC: greedy, rl-zoo3's evaluation)."
+        ],
+    },
+    "ablation": {
+        **BASE,
+        "description": "The paper's ablation figure: ARQ, ARQ without action conditioning, AD and ARQ-MS at the "
+        "published MinAtar settings",
+        "variants": {name: paper_variant(name) for name in ARQ_VARIANTS},
+        "blocks": [{"variants": list(ARQ_VARIANTS), "tasks": [BREAKOUT, SPACE_INVADERS]}],
+        "reductions": [
+            "No reduction: the published MinAtar settings (hyperparams/arq.yml), 4M env steps, 5 seeds, "
+            "evaluation with epsilon 0.05 as in the paper."
+        ],
+    },
+    # Seconds per run: what tests/test_learning_benchmark.py runs (sequentially and on Ray)
+    "smoke": {
+        **BASE,
+        "description": "Tiny runs that check the pipeline (not a result)",
+        **dict(n_timesteps=600, eval_freq=300, eval_episodes=2, seeds=[0, 1], num_threads=1, device="cpu"),
+        "variants": {
+            "arq": variant(
+                "ARQ",
+                "arq",
+                paper_eval=True,
+                learning_starts=200,
+                batch_size=16,
+                buffer_size=1000,
+                context_size=2,
+                policy_kwargs={"net_arch": [16, 16]},
+            ),
+            "dqn": variant("DQN", "dqn", conf="dqn", learning_starts=200, buffer_size=1000),
+        },
+        "blocks": [{"variants": ["arq", "dqn"], "tasks": [BREAKOUT]}],
+        "reductions": ["Everything: a pipeline check, not a result."],
+    },
+    # GPU packing: 8 ARQ runs at the published Breakout settings (learning from step 5,000), for
+    # learning_ray.py --gpus-per-run 1, 0.25, 0.125 (1, 4, 8 runs on one GPU), which logs the aggregate env steps/s
+    "packing": {
+        **BASE,
+        "description": "Aggregate throughput of ARQ runs packed on one GPU (published Breakout settings)",
+        **dict(n_timesteps=30_000, eval_freq=30_000, eval_episodes=1, seeds=list(range(8)), num_threads=2),
+        "variants": {"arq": variant("ARQ", "arq", paper_eval=True, learning_starts=5_000)},
+        "blocks": [{"variants": ["arq"], "tasks": [BREAKOUT]}],
+        "reductions": ["A throughput measurement: 30,000 env steps, learning from step 5,000, one evaluation episode."],
+    },
+}
