@@ -74,7 +74,7 @@ def naive_q_all_ad(params: dict[str, th.Tensor], x: th.Tensor, n_actions: int, n
 
 
 def naive_cell_input(level: int, n_cells: int, x: th.Tensor, below: th.Tensor | None, context: list[th.Tensor]) -> th.Tensor:
-    """Spec section 3 with all three connection types."""
+    """X^level_t with all three connection types (docs/algorithm.md, "2. Wiring through depth and time")."""
     if level == 0:
         parts = [x, context[0], context[1]] if n_cells > 1 else [x, context[0]]
     elif level < n_cells - 1:

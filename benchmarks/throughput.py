@@ -1,5 +1,6 @@
 """
-Training and acting throughput of ARQ beside SB3's DQN, at the published sizes of spec section 5.
+Training and acting throughput of ARQ beside SB3's DQN, at the published sizes (docs/algorithm.md,
+"10. Published settings").
 
     python benchmarks/throughput.py                  # CPU: writes benchmarks/results/throughput-cpu.{json,md}
     python benchmarks/throughput.py --device cuda    # GPU: throughput-cuda.{json,md}

@@ -28,7 +28,7 @@ def cell_params(model: ARQ) -> list[list[th.Tensor]]:
 
 
 def test_one_update_matches_naive_spec_learning_rule():
-    """train() against spec section 4 written naively: rebuilt contexts, per-cell double Q, MSE, per-cell clipping."""
+    """train() against the learning rule written naively: rebuilt contexts, per-cell double Q, MSE, per-cell clipping."""
     gamma, lr, max_grad_norm, batch_size = 0.9, 0.5, 0.05, 16
     model = small_model(
         gamma=gamma,

@@ -1,4 +1,7 @@
-"""The benchmark environments (spec section 6): registration, bang-bang index order, flattening, MinAtar's network."""
+"""
+The benchmark environments (docs/algorithm.md, "9. Environments and action codes"): registration, bang-bang index
+order, flattening, MinAtar's network.
+"""
 
 import subprocess
 import sys
@@ -24,7 +27,7 @@ from sb3_arq.envs import (
     bang_bang_actions,
 )
 
-# Spec section 6: (channels, actions) per MinAtar game and (flat obs size, action dims) per DeepMind Control task
+# (channels, actions) per MinAtar game and (flat obs size, action dims) per DeepMind Control task
 MINATAR_SHAPES = {
     "MinAtar/Breakout-v1": (4, 3),
     "MinAtar/Freeway-v1": (7, 3),
@@ -147,7 +150,7 @@ def test_flatten_dict_observation_concatenates_in_key_order():
     ],
 )
 def test_bang_bang_index_order(n_dims, index, corner):
-    """Spec section 6: dimension i is +1 iff bit (dim - 1 - i) of the index is set (first dimension = MSB)."""
+    """Dimension i is +1 iff bit (dim - 1 - i) of the index is set (first dimension = MSB)."""
     np.testing.assert_array_equal(bang_bang_actions(n_dims)[index], np.array(corner, np.float32))
     env = BangBangWrapper(RecordActionEnv(n_dims))
     env.reset()

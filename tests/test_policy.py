@@ -17,7 +17,7 @@ def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
 
 
 def test_published_minatar_breakout_size():
-    """Spec section 5: Breakout's three cells hold 13.64M parameters, 6.82M / 4.09M / 2.73M, each in its own optimizer."""
+    """Published sizes: Breakout's three cells hold 13.64M parameters, 6.82M / 4.09M / 2.73M, each in its own optimizer."""
     model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=1000, device="cpu")
     per_cell = [
         sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizer.optimizers
@@ -94,7 +94,7 @@ def test_rebuilt_context_matches_acting_context():
     The context training rebuilds for step t (window x_{t-C}..x_{t-1}, from zero) equals the context acting carried:
     exactly at t = C (the window then covers the whole episode so far); before that it is the documented clipped
     version (the first observation repeated); after it, acting restarted from zero C steps earlier. Also checked
-    against the naive per-sample replay of the spec.
+    against the naive per-sample replay.
     """
     context_size, n_steps = 4, 12
     model = ARQ("MlpPolicy", "CartPole-v1", context_size=context_size, policy_kwargs={"net_arch": [8, 6, 4]}, seed=3)

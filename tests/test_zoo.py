@@ -257,7 +257,7 @@ def test_packaged_hyperparams():
     if (REPO_ROOT / "hyperparams").is_dir():
         for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS:
             assert Path(hyperparams_path(algo)).read_text() == (REPO_ROOT / "hyperparams" / f"{algo}.yml").read_text()
-    # spec section 5, as rl-zoo3 evaluates the policy_kwargs strings (in its exp_manager's namespace)
+    # the published settings, as rl-zoo3 evaluates the policy_kwargs strings (in its exp_manager's namespace)
     published = {
         "MinAtar": dict(widths=[400, 200, 200], learning_rate=1e-4, max_grad_norm=1.0, buffer_size=5_000_000, eps=0.1),
         "dm_control": dict(widths=[128, 96, 96], learning_rate=2.5e-4, max_grad_norm=0.1, buffer_size=4_000_000, eps=0.25),

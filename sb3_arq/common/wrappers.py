@@ -1,4 +1,7 @@
-"""Wrappers that make DeepMind Control tasks usable by a discrete-action, flat-observation agent (spec section 6)."""
+"""
+Wrappers that make DeepMind Control tasks usable by a discrete-action, flat-observation agent (docs/algorithm.md,
+"9. Environments and action codes").
+"""
 
 import gymnasium as gym
 import numpy as np
@@ -9,7 +12,7 @@ MAX_BANG_BANG_DIMS = 16
 
 def bang_bang_actions(n_dims: int) -> np.ndarray:
     """
-    Every corner of the [-1, 1]^n_dims box, in the index order of spec section 6.
+    Every corner of the [-1, 1]^n_dims box, in the index order of docs/algorithm.md, "9. Environments and action codes".
 
     Row ``a`` is the action for index ``a``: dimension ``i`` (0-based, the first dimension the most significant bit)
     is +1 when bit ``n_dims - 1 - i`` of ``a`` is set, else -1. Row 0 is all -1, the last row all +1.
@@ -23,10 +26,11 @@ def bang_bang_actions(n_dims: int) -> np.ndarray:
 
 class BangBangWrapper(gym.ActionWrapper):
     """
-    Discretise a Box action space into its 2**dim corners ("bang-bang" control, spec section 6).
+    Discretise a Box action space into its 2**dim corners ("bang-bang" control, docs/algorithm.md, "9. Environments
+    and action codes").
 
     The wrapped env takes an index in ``Discrete(2**dim)``; the corner (+-1 per dimension, unscaled) is sent to the
-    inner env. ARQ's ``action_encoding="auto"`` detects this wrapper and uses the +-1 bit code of spec section 2.
+    inner env. ARQ's ``action_encoding="auto"`` detects this wrapper and uses the +-1 bit code.
 
     :param env: Environment with a ``Box`` action space of at most ``MAX_BANG_BANG_DIMS`` dimensions.
     """
