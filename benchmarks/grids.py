@@ -23,7 +23,7 @@ def variant(label: str, algo: str, conf: str | None = None, paper_eval: bool = F
 ARQ_VARIANTS = {
     "arq": ("ARQ", {}),
     "arq-noac": ("ARQ without action conditioning", {"action_conditioning": "output"}),
-    "ad": ("AD", {"cell": "ad"}),
+    "ad": ("AD", {"cell_type": "ad"}),
     "arq-ms": ("ARQ-MS", {"goodness": "msq"}),
 }
 CPU_STEPS, CPU_LEARNING_STARTS = 30_000, 1_500  # 5% of the run, for both (published: ARQ 50k and DQN 5k of 4M)

@@ -6,6 +6,8 @@ from pathlib import Path
 import torch as th
 
 import sb3_arq
+from sb3_arq import ARQ
+from sb3_arq.arq.cells import CELLS, GOODNESS
 
 # This machine (and CI) has 2 cores; torch's default thread count oversubscribes them. Tests run on one thread.
 th.set_num_threads(1)
@@ -46,3 +48,23 @@ def run_python(args: list[str], cwd: Path, check: bool = True, **extra_env: str)
     if check:
         assert result.returncode == 0, f"{args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
+
+
+# Every variant the registries define, as policy_kwargs: cell type x action conditioning x goodness (AD: no goodness)
+VARIANTS = {
+    f"{cell_type}-{conditioning}" + (f"-{goodness}" if cls.nonnegative_q else ""): {
+        "cell_type": cell_type,
+        "action_conditioning": conditioning,
+        "goodness": goodness,
+    }
+    for cell_type, conditionings in CELLS.items()
+    for conditioning, cls in conditionings.items()
+    for goodness in (GOODNESS if cls.nonnegative_q else ["std"])
+}
+# Small settings: a few steps of CartPole reach the first updates in seconds
+SMALL = {"learning_starts": 200, "batch_size": 16, "context_size": 3, "policy_kwargs": {"net_arch": [8, 6, 5], "n_heads": 2}}
+
+
+def small_model(env="CartPole-v1", **kwargs) -> ARQ:
+    """ARQ with the ``SMALL`` settings (overridden by ``kwargs``), on the CPU, seed 0."""
+    return ARQ("MlpPolicy", env, **{**SMALL, **kwargs}, device="cpu", seed=0)

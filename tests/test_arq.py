@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch as th
@@ -8,19 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 from benchmarks.naive_arq import naive_codes, naive_td_losses
 from sb3_arq import ARQ
-
-VARIANTS = {
-    "arq": {},
-    "arq-rms": {"goodness": "rms"},
-    "arq-ms": {"goodness": "msq"},
-    "arq-no-ac": {"action_conditioning": "output"},
-    "ad": {"cell_type": "ad"},
-}
-SMALL = {"learning_starts": 200, "batch_size": 16, "context_size": 3, "policy_kwargs": {"net_arch": [8, 6, 5], "n_heads": 2}}
-
-
-def small_model(env="CartPole-v1", **kwargs) -> ARQ:
-    return ARQ("MlpPolicy", env, **{**SMALL, **kwargs}, device="cpu", seed=0)
+from tests.conftest import SMALL, VARIANTS, small_model
 
 
 def cell_params(model: ARQ) -> list[list[th.Tensor]]:
@@ -228,6 +218,10 @@ def test_negative_rewards_warn_once():
     with pytest.warns(UserWarning, match="negative reward") as record:
         model.learn(50)
     assert sum("negative reward" in str(w.message) for w in record) == 1
+    ad_model = small_model("MountainCar-v0", policy_kwargs={**SMALL["policy_kwargs"], "cell_type": "ad"})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*negative reward")  # the AD cell's Q can be negative
+        ad_model.learn(50)
 
 
 def test_compiled_update_matches_eager():

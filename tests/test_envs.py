@@ -205,25 +205,6 @@ def test_minatar_observations_stay_bool_in_replay_buffers():
     env.close()
 
 
-def test_minatar_observations_stay_bool_in_arq_replay_buffer():
-    from sb3_arq import ARQ
-
-    model = ARQ(
-        "MlpPolicy",
-        "MinAtar/Breakout-v1",
-        buffer_size=500,
-        learning_starts=100,
-        batch_size=8,
-        context_size=2,
-        policy_kwargs=dict(net_arch=[8, 8], n_heads=2),
-        device="cpu",
-        seed=0,
-    )
-    model.learn(120)
-    assert model.replay_buffer.observations.dtype == np.bool_
-    assert model.replay_buffer.observations[:120].any()
-
-
 def test_minatar_cnn_matches_the_paper_network():
     observation_space = spaces.Box(0.0, 1.0, (10, 10, 7), bool)
     extractor = MinAtarCNN(observation_space)

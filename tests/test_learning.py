@@ -6,7 +6,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from benchmarks.configs import CARTPOLE
 from sb3_arq import ARQ
-from tests.test_arq import VARIANTS
+from tests.conftest import VARIANTS
 
 RANDOM_POLICY_RETURN = 22  # mean return of uniformly random actions on CartPole-v1
 
@@ -14,14 +14,14 @@ RANDOM_POLICY_RETURN = 22  # mean return of uniformly random actions on CartPole
 @pytest.mark.parametrize(
     "variant, seed, threshold",
     [
-        ("arq", 0, 150),
-        ("arq", 1, 150),
-        ("arq", 2, 150),
+        ("arq-input-std", 0, 150),
+        ("arq-input-std", 1, 150),
+        ("arq-input-std", 2, 150),
         # One seed per variant, a smoke test: clearly above random (seen when written: 165, 107, 166, 183).
-        ("arq-rms", 0, 75),
-        ("arq-ms", 0, 75),
-        ("arq-no-ac", 0, 75),
-        ("ad", 0, 75),
+        ("arq-input-rms", 0, 75),
+        ("arq-input-msq", 0, 75),
+        ("arq-output-std", 0, 75),
+        ("ad-output", 0, 75),
     ],
 )
 def test_learns_cartpole(variant, seed, threshold):

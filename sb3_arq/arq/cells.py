@@ -113,28 +113,48 @@ def compiled_tanh_standardised_product():
 class LocalCell(nn.Module):
     """
     What every cell shares: the action-free activity h = LayerNorm(ReLU(W_h X + b_h)) that the other cells receive,
-    and the reference code's initialisation. A cell is trained alone, on its own TD error (docs/algorithm.md,
-    "4. Learning rule"); its optimizer is the policy's (``ARQPolicy.optimizer``).
+    the two head projections W_1, W_2 (their shapes are the subclass's, ``projection_sizes``), and the reference code's
+    initialisation. A cell is trained alone, on its own TD error (docs/algorithm.md, "4. Learning rule"); its
+    optimizer is the policy's (``ARQPolicy.optimizer``). Every cell class takes the same arguments.
 
     :param input_dim: Size of the cell's input X.
     :param features_dim: Width d.
     :param codes: Action codes e(a), shape (n_actions, code size) (see ``action_codes``); only cells conditioned at
         the input read them, the others use their count.
     :param n_heads: Number of heads H (the rank of M).
+    :param goodness: The goodness g that turns y into Q, a key of ``GOODNESS``.
     :param compiled: Compute y through torch.compile (see ``compiled_tanh_standardised_product``).
     """
 
     nonnegative_q = True  # Q is a goodness, >= 0
 
-    def __init__(self, input_dim: int, features_dim: int, codes: th.Tensor, n_heads: int, compiled: bool = False):
+    def __init__(
+        self,
+        input_dim: int,
+        features_dim: int,
+        codes: th.Tensor,
+        n_heads: int = 8,
+        goodness: str = "std",
+        compiled: bool = False,
+    ):
         super().__init__()
         self.input_dim = input_dim
         self.features_dim = features_dim
         self.n_actions = len(codes)
         self.n_heads = n_heads
+        self.goodness = check_goodness(goodness)
         self.compiled = compiled
+        self.register_buffer("codes", codes.float(), persistent=False)
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
+        (in_1, out_1), (in_2, out_2) = self.projection_sizes()
+        self.proj_1 = nn.Linear(in_1, out_1, bias=False)  # W_1
+        self.proj_2 = nn.Linear(in_2, out_2, bias=False)  # W_2
+        self.reset_parameters()
+
+    def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(inputs, outputs) of W_1 and of W_2."""
+        raise NotImplementedError
 
     def reset_parameters(self) -> None:
         """
@@ -182,31 +202,12 @@ class ARQCell(LocalCell):
         M   = Z2^T Z1                                         d x d, rank <= H
         y_a = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h,   Q(X, a) = g(y_a)
 
-    X is not tiled over actions: W [X, e(a)] = W_x X + W_e e(a).
-
-    :param input_dim: Size of X.
-    :param features_dim: Width d.
-    :param codes: Action codes e(a), shape (n_actions, code size), see ``action_codes``.
-    :param n_heads: Number of heads H.
-    :param goodness: The goodness g that turns y into Q, a key of ``GOODNESS``.
-    :param compiled: Compute y through torch.compile.
+    X is not tiled over actions: W [X, e(a)] = W_x X + W_e e(a). Arguments: see ``LocalCell``.
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        features_dim: int,
-        codes: th.Tensor,
-        n_heads: int = 8,
-        goodness: str = "std",
-        compiled: bool = False,
-    ):
-        super().__init__(input_dim, features_dim, codes, n_heads, compiled)
-        self.goodness = check_goodness(goodness)
-        self.register_buffer("codes", codes.float(), persistent=False)
-        self.proj_1 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_1
-        self.proj_2 = nn.Linear(input_dim + codes.shape[1], n_heads * features_dim, bias=False)  # W_2
-        self.reset_parameters()
+    def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        size = (self.input_dim + self.codes.shape[1], self.n_heads * self.features_dim)
+        return size, size
 
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
         """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
@@ -228,30 +229,13 @@ class ARQCell(LocalCell):
 class OutputConditionedARQCell(LocalCell):
     """
     "ARQ without action conditioning" (docs/algorithm.md, "6. Variants"): no action in the input; Z2 has one block of
-    d columns per action, M = Z2^T Z1 is (n_actions * d) x d, and the goodness is taken per block of y.
-
-    :param input_dim: Size of X.
-    :param features_dim: Width d.
-    :param codes: Action codes; only their count n_actions is used.
-    :param n_heads: Number of heads H.
-    :param goodness: The goodness g applied to each action's block of y, a key of ``GOODNESS``.
-    :param compiled: Compute y through torch.compile.
+    d columns per action, M = Z2^T Z1 is (n_actions * d) x d, and the goodness is taken per block of y. Arguments:
+    see ``LocalCell`` (only the count of the codes is used).
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        features_dim: int,
-        codes: th.Tensor,
-        n_heads: int = 8,
-        goodness: str = "std",
-        compiled: bool = False,
-    ):
-        super().__init__(input_dim, features_dim, codes, n_heads, compiled)
-        self.goodness = check_goodness(goodness)
-        self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
-        self.proj_2 = nn.Linear(input_dim, n_heads * self.n_actions * features_dim, bias=False)  # W_2
-        self.reset_parameters()
+    def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        d, heads = self.features_dim, self.n_heads
+        return (self.input_dim, heads * d), (self.input_dim, heads * self.n_actions * d)
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1 = self._project(self.proj_1, x, self.features_dim)
@@ -268,35 +252,18 @@ class ADCell(LocalCell):
     """
     The Artificial Dopamine cell (Guan et al., NeurIPS 2024), ARQ's predecessor (docs/algorithm.md, "6. Variants"):
     Z2 = W_2 X is H x n_actions and Q = tanh(rowstandardise(Z2^T Z1)) h directly, one scalar per action (output tied
-    to n_actions). Its Q is not a goodness and can be negative.
-
-    :param input_dim: Size of X.
-    :param features_dim: Width d.
-    :param codes: Action codes; only their count n_actions is used.
-    :param n_heads: Number of heads H.
-    :param goodness: Only "std", the default (the AD cell has no goodness; any other value is refused).
-    :param compiled: Compute Q through torch.compile.
+    to n_actions). Its Q is not a goodness and can be negative, so ``goodness`` must stay "std" (its default).
+    Arguments: see ``LocalCell`` (only the count of the codes is used).
     """
 
     nonnegative_q = False
 
-    def __init__(
-        self,
-        input_dim: int,
-        features_dim: int,
-        codes: th.Tensor,
-        n_heads: int = 8,
-        goodness: str = "std",
-        compiled: bool = False,
-    ):
-        super().__init__(input_dim, features_dim, codes, n_heads, compiled)
-        if goodness != "std":
+    def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        if self.goodness != "std":
             raise ValueError(
-                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={goodness!r}"
+                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={self.goodness!r}"
             )
-        self.proj_1 = nn.Linear(input_dim, n_heads * features_dim, bias=False)  # W_1
-        self.proj_2 = nn.Linear(input_dim, n_heads * self.n_actions, bias=False)  # W_2
-        self.reset_parameters()
+        return (self.input_dim, self.n_heads * self.features_dim), (self.input_dim, self.n_heads * self.n_actions)
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1 = self._project(self.proj_1, x, self.features_dim)
@@ -304,8 +271,7 @@ class ADCell(LocalCell):
         return q if actions is None else q[th.arange(len(x)), actions]
 
 
-# Cell type -> action conditioning -> class; the first conditioning of a type is its default. Every class takes
-# (input_dim, features_dim, codes, n_heads, goodness, compiled).
+# Cell type -> action conditioning -> class; the first conditioning of a type is its default.
 CELLS: dict[str, dict[str, type[LocalCell]]] = {
     "arq": {"input": ARQCell, "output": OutputConditionedARQCell},
     "ad": {"output": ADCell},
