@@ -1,3 +1,4 @@
+import inspect
 import io
 import pathlib
 import warnings
@@ -10,18 +11,21 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TensorDict
+from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TensorDict, TrainFreq
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
+from sb3_arq.common.checks import check_int, check_number, check_train_freq
 from sb3_arq.common.registration import register_env_family
 from sb3_arq.common.wrappers import BangBangWrapper
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
+# Warn when a TD target exceeds the largest Q a cell can represent by this factor
+TARGET_SCALE_WARNING = 10.0
 
 
 class ARQ(OffPolicyAlgorithm):
@@ -112,6 +116,10 @@ class ARQ(OffPolicyAlgorithm):
     ):
         if isinstance(env, str):
             register_env_family(env)  # MinAtar/... and dm_control/... ids work without importing sb3_arq.envs
+        if isinstance(policy, str):
+            # The class, not its name: SB3 would answer "use MultiInputPolicy" to "MlpPolicy" on a Dict space, which ARQ
+            # does not have; _setup_model says what to do instead.
+            policy = self._get_policy_from_name(policy)
         super().__init__(
             policy,
             env,
@@ -148,6 +156,7 @@ class ARQ(OffPolicyAlgorithm):
         self._n_calls = 0  # env steps (of all envs together) since the model was created
         self._last_context: Context | None = None  # each env's context while collecting, on the policy's device
         self._warned_negative_reward = False
+        self._warned_reward_scale = False
         if _init_setup_model:
             self._setup_model()
 
@@ -159,8 +168,7 @@ class ARQ(OffPolicyAlgorithm):
                 f"ARQ needs a Discrete action space, got {self.action_space}. Discretise a Box action space with "
                 "sb3_arq.envs.BangBangWrapper (every corner of the [-1, 1] box)."
             )
-        if not (isinstance(self.context_size, int) and self.context_size >= 1):
-            raise ValueError(f"context_size must be an int >= 1, got {self.context_size!r}")
+        self._check_arguments()
         if self.policy_kwargs.get("action_encoding", "auto") == "auto":
             bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
             # A new dict: the caller's policy_kwargs stay as given.
@@ -170,6 +178,58 @@ class ARQ(OffPolicyAlgorithm):
         if not self.policy.uses_context:
             self.replay_buffer.context_size = 0  # no connection through time: no window to gather
         self._create_aliases()
+
+    def _check_arguments(self) -> None:
+        """Refuse, with the parameter's name and its valid range, what would fail later or train silently into NaN."""
+        if isinstance(self.observation_space, spaces.Dict):
+            raise ValueError(
+                f"ARQ's cells read one flat observation vector, got a Dict observation space {self.observation_space}. "
+                "Wrap the env in sb3_arq.envs.FlattenDictObservation (the entries concatenated in the Dict space's key "
+                "order, as float32) and use 'MlpPolicy'."
+            )
+        valid = list(inspect.signature(self.policy_class.__init__).parameters)[4:]  # after self, spaces, lr_schedule
+        unknown = sorted(set(self.policy_kwargs) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"policy_kwargs has unknown key(s) {unknown}; {self.policy_class.__name__} takes {valid}. ARQ's cells read "
+                "the flattened observation: there is no features extractor or network architecture dict to pass."
+            )
+        check_int("batch_size", self.batch_size, 1)
+        check_int("buffer_size", self.buffer_size, 1)
+        if self.buffer_size // self.n_envs < 2:
+            raise ValueError(
+                f"buffer_size must hold at least 2 transitions per env, i.e. >= {2 * self.n_envs} for {self.n_envs} "
+                f"env(s), got {self.buffer_size}"
+            )
+        check_int("learning_starts", self.learning_starts, 0)
+        check_int("gradient_steps", self.gradient_steps, 1, allowed=(-1,))
+        check_int("target_update_interval", self.target_update_interval, 1)
+        check_int("context_size", self.context_size, 1)
+        check_train_freq(self.train_freq.frequency if isinstance(self.train_freq, TrainFreq) else self.train_freq)
+        check_number("gamma", self.gamma, 0.0, 1.0)
+        check_number("tau", self.tau, 0.0, 1.0, low_open=True)
+        check_number("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
+        check_number("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
+        check_number("exploration_initial_eps", self.exploration_initial_eps, 0.0, 1.0)
+        check_number("exploration_final_eps", self.exploration_final_eps, 0.0, 1.0)
+        if not callable(self.learning_rate):
+            check_number("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
+        if self.n_envs > self.target_update_interval:
+            warnings.warn(
+                f"The number of environments used ({self.n_envs}) is greater than the target network update interval "
+                f"({self.target_update_interval}): the target cells are copied at every step (as SB3's DQN warns).",
+                stacklevel=2,
+            )
+
+    def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:
+        if policy_name in ("CnnPolicy", "MultiInputPolicy"):
+            raise ValueError(
+                f"ARQ has no {policy_name}: its cells read one flat observation vector (uint8 images are scaled to "
+                "[0, 1] and flattened), and no gradient may cross a cell, so there is no shared convolutional feature "
+                "extractor. Use 'MlpPolicy' (for a Dict observation space, wrap the env in "
+                "sb3_arq.envs.FlattenDictObservation)."
+            )
+        return super()._get_policy_from_name(policy_name)
 
     def _create_aliases(self) -> None:
         self.q_net = self.policy.q_net
@@ -204,11 +264,14 @@ class ARQ(OffPolicyAlgorithm):
         next_context = self.q_net.activities(x_window[:, -1], context)
         return context, next_context, self.q_net_target.replay(x_window)
 
-    def _cell_losses(self, data: ContextReplayBufferSamples) -> tuple[list[th.Tensor], list[th.Tensor]]:
+    def _cell_losses(self, data: ContextReplayBufferSamples) -> tuple[list[th.Tensor], th.Tensor]:
         """
         The learning rule for every cell l (docs/algorithm.md, "4. Learning rule"): its own double-Q TD target and MSE
-        loss. Returns the losses and the Q of the taken actions; cell l's loss depends on cell l's parameters only (its
-        inputs are detached).
+        loss. Cell l's loss depends on cell l's parameters only (its inputs are detached).
+
+        :return: The losses, and the update's statistics, one row: every cell's loss, its mean Q of the taken actions,
+            its largest |TD target| over the largest |Q| it can represent (``LocalCell.q_bound``), then whether the
+            batch's rewards and observations were all finite.
         """
         obs = self.policy.flatten_obs(data.observations)
         next_obs = self.policy.flatten_obs(data.next_observations)
@@ -220,8 +283,13 @@ class ARQ(OffPolicyAlgorithm):
             next_actions = [q.argmax(dim=1) for q in next_q_online]
             _, next_q = self.q_net_target(next_obs, target_next_context, next_actions)
             targets = [data.rewards.flatten() + (1 - data.dones.flatten()) * self.gamma * q for q in next_q]
-        _, q_values = self.q_net(obs, context, [actions] * len(targets))
-        return [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)], q_values
+        hs, q_values = self.q_net(obs, context, [actions] * len(targets))
+        losses = [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)]
+        with th.no_grad():
+            scales = [y.abs().max() / cell.q_bound(h).mean() for y, cell, h in zip(targets, self.q_net.cells, hs, strict=True)]
+            finite = [th.isfinite(data.rewards).all(), th.isfinite(obs).all() & th.isfinite(next_obs).all()]
+            stats = th.stack([*losses, *(q.mean() for q in q_values), *scales, *finite]).detach()
+        return losses, stats
 
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)
@@ -231,7 +299,7 @@ class ARQ(OffPolicyAlgorithm):
         cell_losses = self._compiled_cell_losses or self._cell_losses
         stats = []
         for _ in range(gradient_steps):
-            losses, q_values = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
+            losses, step_stats = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
             self.policy.optimizer.zero_grad()
             # One backward pass for all cells: the losses share no parameter, so each cell's gradient is that of its
             # own loss alone (no gradient crosses a cell); then each cell clips and steps on its own.
@@ -239,16 +307,48 @@ class ARQ(OffPolicyAlgorithm):
             for cell, optimizer in zip(self.q_net.cells, self.policy.optimizer.optimizers, strict=True):
                 th.nn.utils.clip_grad_norm_(cell.parameters(), self.max_grad_norm)
                 optimizer.step()
-            stats.append(th.stack([*losses, *(q.mean() for q in q_values)]).detach())
+            stats.append(step_stats)
 
-        stats = th.stack(stats).mean(dim=0).cpu().numpy()  # one device sync per train() call
+        stats = th.stack(stats).cpu().numpy()  # one device sync per train() call: (gradient_steps, statistics)
         n_cells = len(self.q_net.cells)
+        self._check_training(stats, n_cells)
         self._n_updates += gradient_steps
+        means = stats.mean(axis=0)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", stats[:n_cells].mean())
+        self.logger.record("train/loss", means[:n_cells].mean())
         for level in range(n_cells):
-            self.logger.record(f"train/loss_cell{level}", stats[level])
-            self.logger.record(f"train/q_cell{level}", stats[n_cells + level])
+            self.logger.record(f"train/loss_cell{level}", means[level])
+            self.logger.record(f"train/q_cell{level}", means[n_cells + level])
+
+    def _check_training(self, stats: np.ndarray, n_cells: int) -> None:
+        """
+        Stop at a non-finite loss or Q, saying which cell, at which update and the likely cause; warn once when the TD
+        targets are far beyond what the cells can represent (see ``_cell_losses`` for the columns of ``stats``).
+        """
+        bad = ~np.isfinite(stats[:, : 2 * n_cells])
+        if bad.any():
+            step, column = np.argwhere(bad)[0]
+            rewards_finite, obs_finite = stats[step, 3 * n_cells :]
+            if not obs_finite:
+                cause = "the sampled observations contain NaN or inf: check the env (and VecNormalize's statistics)"
+            elif not rewards_finite:
+                cause = "the sampled rewards contain NaN or inf: check the env's rewards"
+            else:
+                cause = "the cell diverged: lower learning_rate or max_grad_norm, or scale the rewards"
+            raise ValueError(
+                f"ARQ stopped: cell {column % n_cells}'s {'loss' if column < n_cells else 'Q'} became "
+                f"{stats[step, column]} at update {self._n_updates + step + 1}; {cause}. The cells' parameters may be "
+                "non-finite from this update on: reload a saved model to go on."
+            )
+        scale = stats[:, 2 * n_cells : 3 * n_cells].max()
+        if not self._warned_reward_scale and scale > TARGET_SCALE_WARNING:
+            warnings.warn(
+                f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, "
+                "as |tanh| <= 1): the cells cannot fit them. Scale the rewards down, e.g. with VecNormalize(env, "
+                "norm_obs=False, norm_reward=True) or a reward wrapper (see the README).",
+                stacklevel=3,
+            )
+            self._warned_reward_scale = True
 
     def predict(
         self,
@@ -339,25 +439,6 @@ class ARQ(OffPolicyAlgorithm):
             progress_bar=progress_bar,
         )
 
-    @classmethod
-    def load(
-        cls: type[SelfARQ],
-        path: str | pathlib.Path | io.BufferedIOBase,
-        env: GymEnv | None = None,
-        device: th.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs,
-    ) -> SelfARQ:
-        try:
-            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        except KeyError as error:
-            # BaseAlgorithm.load retries a ValueError of set_parameters as an old DQN file, which fails with a KeyError.
-            if isinstance(error.__context__, ValueError):
-                raise error.__context__ from None
-            raise
-
     def set_parameters(
         self,
         load_path_or_dict: str | dict[str, TensorDict],
@@ -369,15 +450,54 @@ class ARQ(OffPolicyAlgorithm):
             _, params, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
         expected = {name: value.shape for name, value in self.policy.state_dict().items()}
         found = {name: value.shape for name, value in params.get("policy", {}).items()}
-        differing = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
-        if exact_match and differing:
+        if exact_match and expected != found:
+            # RuntimeError, as torch's strict loading raises in SB3; a size mismatch is told apart from a foreign file.
+            missing, unexpected = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
             n_cells = len({name.split(".")[2] for name in found if name.startswith("q_net.cells.")})
-            raise ValueError(
-                f"The saved policy does not fit this ARQ: the file has {n_cells} cell(s), this model has "
-                f"{len(self.q_net.cells)} of widths {self.policy.net_arch}; {len(differing)} parameter(s) differ, e.g. "
-                f"{differing[:3]}. Load it with the policy_kwargs it was saved with."
+            if 0 < n_cells != len(self.q_net.cells) or not (missing or unexpected):
+                resized = sorted(name for name in expected.keys() & found.keys() if expected[name] != found[name])
+                raise RuntimeError(
+                    f"The saved policy does not fit this ARQ: the file has {n_cells} cell(s), this model has "
+                    f"{len(self.q_net.cells)} of widths {self.policy.net_arch}; parameters of other sizes, e.g. "
+                    f"{(resized or missing or unexpected)[:3]}. Load it with the policy_kwargs it was saved with."
+                )
+            raise RuntimeError(
+                f"The saved policy is not a complete ARQ policy of this version: missing tensor(s) {missing[:3]}"
+                f"{' ...' if len(missing) > 3 else ''}, unexpected tensor(s) {unexpected[:3]}"
+                f"{' ...' if len(unexpected) > 3 else ''}. Is the file corrupted, or saved by another algorithm or version?"
             )
         super().set_parameters(params, exact_match=exact_match, device=device)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """
+        Load a replay buffer saved by ``save_replay_buffer``, after checking that it fits this model: a
+        ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A buffer that does not fit
+        is refused with a ValueError and the model's own buffer is kept.
+
+        :param path: Path to the pickled replay buffer.
+        :param truncate_last_traj: Unused (SB3 uses it for ``HerReplayBuffer``).
+        """
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, ContextReplayBuffer):
+            raise ValueError(
+                f"ARQ needs a ContextReplayBuffer (it stores the observation windows of the contexts), the file holds a "
+                f"{type(buffer).__name__}: save one with an ARQ model's save_replay_buffer()."
+            )
+        expected = {
+            "context_size": self.replay_buffer.context_size,
+            "n_envs": self.n_envs,
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+        }
+        found = {name: getattr(buffer, name) for name in expected}
+        differing = [f"{name} {found[name]} (this model: {value})" for name, value in expected.items() if found[name] != value]
+        if differing:
+            raise ValueError(
+                f"The replay buffer does not fit this model: {'; '.join(differing)}. Load it into a model with the same "
+                "context_size (and time connections), number of envs and spaces, or start with an empty buffer."
+            )
+        buffer.device = self.device
+        self.replay_buffer = buffer
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "q_net", "q_net_target", "_last_context", "_compiled_cell_losses"]

@@ -53,9 +53,12 @@ def lecun_normal_(weight: th.Tensor) -> th.Tensor:
 
 
 def safe_sqrt(x: th.Tensor) -> th.Tensor:
-    """sqrt(x) for x > 0 and 0 elsewhere, with a zero (not NaN) gradient there: a dead cell must not poison its weights."""
+    """
+    sqrt(x) for x > 0, 0 for x <= 0 (a round-off below zero included) with a zero (not NaN) gradient there, so that a
+    dead cell does not poison its weights; NaN stays NaN (a broken input is not hidden).
+    """
     positive = x > 0
-    return th.where(positive, x.where(positive, 1.0).sqrt(), 0.0)
+    return th.where(positive, x.where(positive, 1.0).sqrt(), x.clamp(max=0.0) * 0.0)
 
 
 def goodness_std(y: th.Tensor) -> th.Tensor:
@@ -173,6 +176,17 @@ class LocalCell(nn.Module):
     def activity(self, x: th.Tensor) -> th.Tensor:
         """h = LayerNorm(ReLU(W_h X + b_h)), shape (batch, d)."""
         return self.norm(th.relu(self.hidden(x)))
+
+    def q_bound(self, h: th.Tensor) -> th.Tensor:
+        """
+        The largest |Q(X, a)| the cell can represent at activity h, for any action: |tanh| <= 1 gives
+        |y_i| <= ||h||_1, which bounds the std and rms goodness and the AD cell's Q (squared for "msq").
+
+        :param h: Activities, shape (batch, d).
+        :return: Bounds, shape (batch,).
+        """
+        bound = h.abs().sum(dim=-1)
+        return bound.square() if self.goodness == "msq" else bound
 
     def _product(self, z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
         product = compiled_tanh_standardised_product() if self.compiled else tanh_standardised_product

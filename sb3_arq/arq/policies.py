@@ -73,6 +73,8 @@ class ARQPolicy(BasePolicy):
     :param act_with: Greedy action from "mean" (mean of the cells' Q), "last" (top cell) or a cell index.
     :param compile_cells: Compute the cells' d x d products through torch.compile (exact up to float rounding;
         faster on CPU and GPU after a compilation of some seconds; see the throughput benchmark).
+    :param normalize_images: Scale uint8 image observations to [0, 1] before flattening, as every SB3 policy does
+        (other observations, e.g. MinAtar's bool grids, are not scaled).
     :param optimizer_class: Optimizer of every cell.
     :param optimizer_kwargs: Its keyword arguments (default for Adam: betas (0.9, 0.99) as in the reference, fused).
     """
@@ -95,6 +97,7 @@ class ARQPolicy(BasePolicy):
         forward_connections: bool = True,
         act_with: Literal["mean", "last"] | int = "mean",
         compile_cells: bool = False,
+        normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ):
@@ -103,7 +106,7 @@ class ARQPolicy(BasePolicy):
         super().__init__(
             observation_space,
             action_space,
-            normalize_images=False,
+            normalize_images=normalize_images,
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
@@ -184,14 +187,15 @@ class ARQPolicy(BasePolicy):
             forward_connections=self.forward_connections,
             act_with=self.act_with,
             compile_cells=self.compile_cells,
+            normalize_images=self.normalize_images,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
             lr_schedule=self._dummy_schedule,
         )
 
     def flatten_obs(self, obs: PyTorchObs) -> th.Tensor:
-        """x_t: the observation as a flat float32 vector (no scaling), shape (batch, obs_dim)."""
-        return preprocess_obs(obs, self.observation_space, normalize_images=False).float().flatten(1)
+        """x_t: the observation as a flat float32 vector, shape (batch, obs_dim) (uint8 images scaled to [0, 1])."""
+        return preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images).float().flatten(1)
 
     def greedy_action(self, q_values: list[th.Tensor]) -> th.Tensor:
         """argmax_a of the mean of the cells' Q ("mean"), of the top cell's ("last") or of one cell's."""
@@ -243,15 +247,29 @@ class ARQPolicy(BasePolicy):
         self.set_training_mode(False)
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         n_envs = len(obs_tensor)
-        context = None
-        if state is not None:
-            context = [th.as_tensor(h, dtype=th.float32, device=self.device).reshape(n_envs, -1) for h in state]
-        start = None if episode_start is None else th.as_tensor(np.asarray(episode_start), device=self.device)
+        context = None if state is None else self._state_to_context(state, n_envs)
+        start = None
+        if episode_start is not None:
+            if np.size(episode_start) != n_envs:
+                raise ValueError(f"episode_start must have one flag per observation ({n_envs}), got {np.shape(episode_start)}")
+            start = th.as_tensor(np.asarray(episode_start), device=self.device)
         actions, hs = self.act(obs_tensor, context, start)
         actions = actions.cpu().numpy()
         if not vectorized_env:
             actions = actions.squeeze(axis=0)
         return actions, (tuple(h.cpu().numpy() for h in hs) if self.uses_context else None)
+
+    def _state_to_context(self, state: tuple[np.ndarray, ...], n_envs: int) -> Context:
+        """The ``state`` given to ``predict`` as a context, after checking it is one of this policy's for n_envs."""
+        expected = [(n_envs, width) for width in self.net_arch]
+        found = [np.shape(h) for h in state] if isinstance(state, (tuple, list)) else None
+        if found != expected:
+            raise ValueError(
+                f"state must be the context returned by this policy's previous predict() call: one array per cell of "
+                f"shapes {expected} (n_envs = {n_envs}, widths {self.net_arch}), got {found if found else type(state)}. "
+                "Pass state=None (and episode_start) at the start of an episode."
+            )
+        return [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
 
 
 MlpPolicy = ARQPolicy
