@@ -5,7 +5,16 @@ backward pass. The CPU path of ``tanh_product`` and the oracle of the Triton ker
 
 import torch as th
 
-DEFAULT_CHUNK_BYTES = 16 * 2**20  # one chunk's R x d matrices (the backward pass holds one such buffer at a time)
+# Memory budget of one chunk's R x d matrices (the backward pass holds one such buffer at a time). On CPU small chunks
+# that stay in cache are faster than the dense path (benchmarks/results/cell-product-memory-cpu.md); on a GPU larger
+# chunks keep the kernel launches few.
+CPU_CHUNK_BYTES = 4 * 2**20
+GPU_CHUNK_BYTES = 256 * 2**20
+
+
+def default_chunk_bytes(device: th.device) -> int:
+    """The chunk budget for tensors on ``device``: ``CPU_CHUNK_BYTES`` on CPU, ``GPU_CHUNK_BYTES`` elsewhere."""
+    return CPU_CHUNK_BYTES if device.type == "cpu" else GPU_CHUNK_BYTES
 
 
 def rows_per_chunk(n_rows: int, n_outputs: int, width: int, itemsize: int, chunk_bytes: int) -> int:
@@ -29,7 +38,7 @@ def _chunks(z1c: th.Tensor, z2n: th.Tensor, chunk_bytes: int):
         yield slice(start, start + step)
 
 
-def chunked_forward(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> th.Tensor:
+def chunked_forward(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: int) -> th.Tensor:
     """
     y = tanh(Z2n^T Z1c) h, one chunk of rows at a time.
 
@@ -47,7 +56,7 @@ def chunked_forward(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: i
 
 
 def chunked_backward(
-    grad: th.Tensor, z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    grad: th.Tensor, z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: int
 ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
     """
     Gradients of y = tanh(M) h, M = Z2n^T Z1c, with M recomputed chunk by chunk. With T = tanh(M) and g = dL/dy:

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch as th
 
-from sb3_arq.kernels.chunked import DEFAULT_CHUNK_BYTES
+from sb3_arq.kernels.chunked import default_chunk_bytes
 from sb3_arq.kernels.dense import dense_tanh_product
 from sb3_arq.kernels.op import tanh_product_op
 
@@ -106,7 +106,7 @@ def tanh_product(
     impl: CellProduct = "auto",
     *,
     tf32: bool = False,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> th.Tensor:
     """
     y[..., r] = sum_j tanh(sum_k z2n[..., k, r] * z1c[..., k, j]) * h[..., j], differentiable in all three inputs.
@@ -120,12 +120,15 @@ def tanh_product(
     :param h: Activity, shape (..., d); leading dimensions broadcast with the others'.
     :param impl: ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"`` (see ``resolve_impl``).
     :param tf32: Triton only: TF32 inputs to the tile products (float32 accumulation), instead of exact float32.
-    :param chunk_bytes: Chunked only: memory budget of one chunk of R x d matrices (at least one row per chunk).
+    :param chunk_bytes: Chunked only: memory budget of one chunk of R x d matrices (at least one row per chunk);
+        None: ``default_chunk_bytes(z1c.device)`` (4 MiB on CPU, 256 MiB on a GPU).
     :return: y, shape (broadcast leading dims..., R).
     """
     _check_shapes(z1c, z2n, h)
-    if chunk_bytes < 1:
-        raise ValueError(f"chunk_bytes must be a positive number of bytes, got {chunk_bytes}")
+    if chunk_bytes is None:
+        chunk_bytes = default_chunk_bytes(z1c.device)
+    elif chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be a positive number of bytes (or None for the default), got {chunk_bytes}")
     impl = resolve_impl(impl, z1c.device, z1c.dtype)
     if impl == "dense":
         return dense_tanh_product(z1c, z2n, h)
