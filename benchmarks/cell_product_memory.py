@@ -153,7 +153,8 @@ def markdown(report: dict) -> str:
         f"# Cell product memory and time on {report['device_name']} ({report['device']})",
         "",
         f"Command: `{report['command']}`  ",
-        f"torch {report['torch']}, {report['threads']} torch thread(s), float32 inputs. {report['rounds']} rounds; in "
+        f"torch {report['torch']}, {report['threads']} torch thread(s) (--threads; {report['cpu_count']} CPU cores), "
+        f"float32 inputs. {report['rounds']} rounds; in "
         f"each, every implementation in a fresh process times {report['repeats']} updates after one warm-up. Load "
         f"average (1 min) before and after: {report['load_before']:.2f}, {report['load_after']:.2f} (on a shared "
         "machine the fastest update is the least disturbed).",
@@ -197,6 +198,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns of every implementation")
     parser.add_argument("--chunk-mib", type=int, nargs="+", default=[1, 4, 16, 64], help="chunk budgets of 'chunked' (CPU)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files")
+    parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
     if args.device == "cuda":
         impls = [("dense", None, False), ("chunked", None, False), ("triton", None, False), ("triton", None, True)]
@@ -213,6 +215,7 @@ def main() -> None:
         "device_name": device_name,
         "torch": th.__version__,
         "threads": args.threads,
+        "cpu_count": os.cpu_count(),
         "repeats": args.repeats,
         "rounds": args.rounds,
         "load_before": load_before,
@@ -220,9 +223,10 @@ def main() -> None:
         "triton_check": triton_check,
         "results": [summary(impl, [round_[i] for round_ in runs]) for i, impl in enumerate(impls)],
     }
+    name = f"cell-product-memory-{args.device}" + (f"-{args.tag}" if args.tag else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"cell-product-memory-{args.device}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"cell-product-memory-{args.device}.md").write_text(markdown(report))
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(markdown(report))
     print(markdown(report))
     if triton_check and max(e for check in triton_check for e in check["triton"]) > TOLERANCE:
         sys.exit(f"Triton (exact float32) differs from chunked by more than {TOLERANCE:g}: see the table above")

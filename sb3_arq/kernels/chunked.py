@@ -8,7 +8,7 @@ import torch as th
 # Memory budget of one chunk's R x d matrices (the backward pass holds one such buffer at a time). On CPU small chunks
 # that stay in cache are faster than the dense path (benchmarks/results/cell-product-memory-cpu.md); on a GPU larger
 # chunks keep the kernel launches few.
-CPU_CHUNK_BYTES = 4 * 2**20
+CPU_CHUNK_BYTES = 2**20
 GPU_CHUNK_BYTES = 256 * 2**20
 
 
