@@ -5,10 +5,11 @@ backward pass. The CPU path of ``tanh_product`` and the oracle of the Triton ker
 
 import torch as th
 
-# Memory budget of one chunk's R x d matrices (the backward pass holds one such buffer at a time). On CPU small chunks
-# that stay in cache are faster than the dense path (benchmarks/results/cell-product-memory-cpu.md); on a GPU larger
-# chunks keep the kernel launches few.
-CPU_CHUNK_BYTES = 2**20
+# Memory budget of one chunk's R x d matrices (the backward pass holds one such buffer at a time). On CPU, 16 MiB was
+# the fastest budget with 2 threads, 0.88x the dense path's time (1 MiB: 1.66x, many small multi-threaded ops); with
+# 1 thread 1 MiB was (0.49x; 16 MiB: 0.91x): benchmarks/results/cell-product-memory-cpu*.md. On a GPU larger chunks
+# keep the kernel launches few.
+CPU_CHUNK_BYTES = 16 * 2**20
 GPU_CHUNK_BYTES = 256 * 2**20
 
 

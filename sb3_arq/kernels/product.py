@@ -121,7 +121,7 @@ def tanh_product(
     :param impl: ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"`` (see ``resolve_impl``).
     :param tf32: Triton only: TF32 inputs to the tile products (float32 accumulation), instead of exact float32.
     :param chunk_bytes: Chunked only: memory budget of one chunk of R x d matrices (at least one row per chunk);
-        None: ``default_chunk_bytes(z1c.device)`` (1 MiB on CPU, 256 MiB on a GPU).
+        None: ``default_chunk_bytes(z1c.device)`` (16 MiB on CPU, 256 MiB on a GPU).
     :return: y, shape (broadcast leading dims..., R).
     """
     _check_shapes(z1c, z2n, h)
