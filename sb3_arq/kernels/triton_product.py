@@ -4,6 +4,7 @@ The cell product as a Triton forward and backward kernel pair (imported only whe
 Per row b of the batch, M = Z2n^T Z1c (R x d, rank <= H) is formed tile by tile from the H x d and H x R operands,
 with H padded to 16 (tl.dot's minimum), and never written to memory: the forward kernel contracts tanh(M) with h at
 once, the backward kernel recomputes each tile. Accumulation in float32; ``tf32`` lets tl.dot use TF32 inputs.
+H, d and R are compile-time constants: one compilation per cell shape, none per batch size.
 """
 
 import torch as th
@@ -25,7 +26,7 @@ def _tanh(x):
 
 @triton.jit
 def _forward_kernel(
-    z1_ptr, z2_ptr, h_ptr, y_ptr, n_heads, width, n_outputs,
+    z1_ptr, z2_ptr, h_ptr, y_ptr, n_heads: tl.constexpr, width: tl.constexpr, n_outputs: tl.constexpr,
     H_PAD: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     # program (b, tile of R): y[b, r] = sum_j tanh(M[r, j]) h[b, j], looping over tiles of d
@@ -55,8 +56,9 @@ def _forward_kernel(
 
 @triton.jit
 def _backward_kernel(
-    g_ptr, z1_ptr, z2_ptr, h_ptr, dz1_ptr, dz2_ptr, dh_ptr, n_heads, width, n_outputs,
-    H_PAD: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, PRECISION: tl.constexpr, ATOMIC: tl.constexpr,
+    g_ptr, z1_ptr, z2_ptr, h_ptr, dz1_ptr, dz2_ptr, dh_ptr, n_heads: tl.constexpr, width: tl.constexpr,
+    n_outputs: tl.constexpr, H_PAD: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr,
+    PRECISION: tl.constexpr, ATOMIC: tl.constexpr,
 ):  # fmt: skip
     # program (b, tile of d): dZ1c and dh of the tile summed over all of R in registers; dZ2n's share of the tile
     # added to memory (atomically when several tiles of d share a row: ATOMIC, dZ2n zeroed by the caller)
