@@ -24,10 +24,10 @@ cat "$OUT/device.txt"
 python -c "import torch, triton; assert torch.cuda.is_available(), 'no CUDA device'" || exit 1
 
 status=0
-timeout 200 python benchmarks/cell_product_memory.py --device cuda --threads 1 --rounds 2 --repeats 10 --out "$OUT" \
+timeout 240 python benchmarks/cell_product_memory.py --device cuda --threads 1 --rounds 2 --repeats 10 --out "$OUT" \
     || { echo "cell product check/benchmark failed (exit $?)"; status=1; }
 if [ -f benchmarks/throughput.py ]; then
-    timeout 240 python benchmarks/throughput.py --device cuda --threads 4 --configs "MinAtar Breakout" --tag gpu-check \
+    timeout 210 python benchmarks/throughput.py --device cuda --threads 4 --configs "MinAtar Breakout" --tag gpu-check \
         && mv benchmarks/results/throughput-cuda-gpu-check.{md,json} "$OUT"/ \
         || { echo "throughput.py failed (exit $?)"; status=1; }
 fi
