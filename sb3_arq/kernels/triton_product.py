@@ -13,6 +13,7 @@ import triton.language as tl
 
 BLOCK_R = 64  # rows of M per tile
 BLOCK_D = 64  # columns of M per tile
+BACKWARD_BLOCK_R = 32  # rows of M per tile in the backward pass (64 x 64 spills registers there, sm_90, 4 warps)
 NUM_WARPS = 4
 
 
@@ -148,7 +149,7 @@ def triton_backward(
     """
     n_rows, n_heads, width = z1c.shape
     n_outputs = z2n.shape[-1]
-    block_r, block_d = _block(n_outputs, BLOCK_R), _block(width, BLOCK_D)
+    block_r, block_d = _block(n_outputs, BACKWARD_BLOCK_R), _block(width, BLOCK_D)
     n_width_tiles = triton.cdiv(width, block_d)
     d_z1c, d_h = th.empty_like(z1c), th.empty_like(h)
     d_z2n = th.zeros_like(z2n) if n_width_tiles > 1 else th.empty_like(z2n)
