@@ -53,11 +53,12 @@ def test_one_update_matches_naive_spec_learning_rule():
             th.testing.assert_close(step, expected, rtol=2e-3, atol=2e-7, msg=f"cell {level} {name}")
 
 
+@pytest.mark.parametrize("cell_product", ["dense", "chunked"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_each_cells_gradient_comes_from_its_own_loss_only(variant):
+def test_each_cells_gradient_comes_from_its_own_loss_only(variant, cell_product):
     """On the autograd graph of train()'s losses, the other cells' losses reach none of a cell's parameters, so the
-    single backward pass of train() gives each cell exactly the gradient of its own TD loss."""
-    model = small_model(policy_kwargs={**SMALL["policy_kwargs"], **VARIANTS[variant]})
+    single backward pass of train() gives each cell exactly the gradient of its own TD loss (with every product)."""
+    model = small_model(policy_kwargs={**SMALL["policy_kwargs"], **VARIANTS[variant], "cell_product": cell_product})
     model.learn(200)
     losses, _ = model._cell_losses(model.replay_buffer.sample(16))
     for level, cell in enumerate(model.q_net.cells):
@@ -222,6 +223,28 @@ def test_negative_rewards_warn_once():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*negative reward")  # the AD cell's Q can be negative
         ad_model.learn(50)
+
+
+@pytest.mark.parametrize("cell_product", ["chunked", "auto", "triton"])
+def test_training_with_each_cell_product_matches_dense(cell_product):
+    """From the same seed, 20 updates with the chunked product (what "auto" and, without CUDA, "triton" use on this
+    CPU) leave the same parameters as with the dense one, to float32 round-off."""
+    models = {}
+    for product in ("dense", cell_product):
+        models[product] = small_model(policy_kwargs={**SMALL["policy_kwargs"], "cell_product": product})
+        models[product].learn(200)
+        np.random.seed(5)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="cell_product='triton' cannot run here")
+            models[product].train(gradient_steps=20, batch_size=16)
+    for a, b in zip(models["dense"].policy.parameters(), models[cell_product].policy.parameters(), strict=True):
+        th.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert models["dense"]._n_updates == 20
+
+
+def test_unknown_cell_product_is_refused():
+    with pytest.raises(ValueError, match=r"cell_product must be one of \['auto', 'triton', 'chunked', 'dense'\]"):
+        small_model(policy_kwargs={**SMALL["policy_kwargs"], "cell_product": "fused"})
 
 
 def test_compiled_update_matches_eager():

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch as th
 
+import sb3_arq.kernels.product
 from sb3_arq.kernels import resolve_impl, tanh_product
 
 N_ACTIONS = 3
@@ -125,7 +126,9 @@ def test_opcheck():
     th.library.opcheck(th.ops.sb3_arq.tanh_product, (z1c, z2n, h, "chunked", 5 * 5 * 8, False))
 
 
-def test_resolve_impl(caplog):
+def test_resolve_impl(caplog, monkeypatch):
+    # Each message is reported once per process: start from none reported (other test files may have run here before)
+    monkeypatch.setattr(sb3_arq.kernels.product, "_reported", set())
     with caplog.at_level(logging.INFO, logger="sb3_arq.kernels.product"):
         assert resolve_impl("auto", th.device("cpu"), th.float32) == "chunked"
         assert resolve_impl("auto", th.device("cpu"), th.float32) == "chunked"

@@ -59,7 +59,7 @@ def test_load_replay_buffer_refuses_what_does_not_fit(tmp_path):
         ({"train_freq": 0}, r"train_freq must be an int >= 1, got 0"),
         ({"train_freq": (2, "epoch")}, r'train_freq must be an int >= 1 or a tuple \(n, "step" \| "episode"\)'),
         ({"gradient_steps": 0}, r"gradient_steps must be an int >= 1 or -1, got 0"),
-        ({"learning_rate": -1e-3}, r"learning_rate must be in \(0.0, inf\]"),
+        ({"learning_rate": -1e-3}, r"learning_rate must be in \[0.0, inf\], got -0.001"),
         ({"exploration_final_eps": 2.0}, r"exploration_final_eps must be in \[0.0, 1.0\]"),
         ({"context_size": 0}, r"context_size must be an int >= 1, got 0"),
     ],

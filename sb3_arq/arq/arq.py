@@ -212,8 +212,8 @@ class ARQ(OffPolicyAlgorithm):
         check_number("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
         check_number("exploration_initial_eps", self.exploration_initial_eps, 0.0, 1.0)
         check_number("exploration_final_eps", self.exploration_final_eps, 0.0, 1.0)
-        if not callable(self.learning_rate):
-            check_number("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
+        if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with learning_rate 0
+            check_number("learning_rate", self.learning_rate, 0.0, float("inf"))
         if self.n_envs > self.target_update_interval:
             warnings.warn(
                 f"The number of environments used ({self.n_envs}) is greater than the target network update interval "

@@ -15,6 +15,8 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_arq.kernels import IMPLS, tanh_product
+
 ROW_STD_EPS = 1e-6  # added outside the square root of the row variance of M
 LAYER_NORM_EPS = 1e-6  # added inside the square root of LayerNorm's variance
 # Standard deviation of a standard normal truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1))
@@ -87,7 +89,7 @@ def check_goodness(goodness: str) -> str:
     return goodness
 
 
-def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
+def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_product: str = "dense") -> th.Tensor:
     """
     y = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h with M = Z2^T Z1, row statistics over Z1's feature axis.
 
@@ -97,14 +99,15 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.
     :param z1: Z1, shape (..., H, d).
     :param z2: Z2, shape (..., H, R): one row of M per column.
     :param h: Activity, shape broadcastable to (..., d).
+    :param cell_product: How tanh(Z2n^T Z1c) h is computed (``sb3_arq.kernels.tanh_product``): "dense" (plain
+        autograd, keeps an R x d matrix per row), "chunked" or "triton" (M recomputed in the backward pass), "auto".
     :return: y, shape (..., R).
     """
     z1 = z1 - z1.mean(dim=-1, keepdim=True)
     gram = z1 @ z1.transpose(-1, -2) / z1.shape[-1]
     row_var = ((gram @ z2) * z2).sum(dim=-2)
     z2 = z2 / (safe_sqrt(row_var) + ROW_STD_EPS).unsqueeze(-2)
-    m = th.tanh(z2.transpose(-1, -2) @ z1)  # (..., R, d)
-    return (m @ h.unsqueeze(-1)).squeeze(-1)
+    return tanh_product(z1, z2, h, cell_product)
 
 
 @functools.cache
@@ -127,6 +130,7 @@ class LocalCell(nn.Module):
     :param n_heads: Number of heads H (the rank of M).
     :param goodness: The goodness g that turns y into Q, a key of ``GOODNESS``.
     :param compiled: Compute y through torch.compile (see ``compiled_tanh_standardised_product``).
+    :param cell_product: Implementation of the d x d product, see ``tanh_standardised_product``.
     """
 
     nonnegative_q = True  # Q is a goodness, >= 0
@@ -139,14 +143,18 @@ class LocalCell(nn.Module):
         n_heads: int = 8,
         goodness: str = "std",
         compiled: bool = False,
+        cell_product: str = "dense",
     ):
         super().__init__()
+        if cell_product not in IMPLS:
+            raise ValueError(f"cell_product must be one of {list(IMPLS)}, got {cell_product!r}")
         self.input_dim = input_dim
         self.features_dim = features_dim
         self.n_actions = len(codes)
         self.n_heads = n_heads
         self.goodness = check_goodness(goodness)
         self.compiled = compiled
+        self.cell_product = cell_product
         self.register_buffer("codes", codes.float(), persistent=False)
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
@@ -190,7 +198,7 @@ class LocalCell(nn.Module):
 
     def _product(self, z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
         product = compiled_tanh_standardised_product() if self.compiled else tanh_standardised_product
-        return product(z1, z2, h)
+        return product(z1, z2, h, self.cell_product)
 
     def _project(self, proj: nn.Linear, x: th.Tensor, n_columns: int) -> th.Tensor:
         """W X as (batch, H, n_columns), head-major (output k * n_columns + i is head k, column i)."""

@@ -73,6 +73,11 @@ class ARQPolicy(BasePolicy):
     :param act_with: Greedy action from "mean" (mean of the cells' Q), "last" (top cell) or a cell index.
     :param compile_cells: Compute the cells' d x d products through torch.compile (exact up to float rounding;
         faster on CPU and GPU after a compilation of some seconds; see the throughput benchmark).
+    :param cell_product: How each cell computes tanh(standardised Z2^T Z1) h (``sb3_arq.kernels.tanh_product``,
+        docs/kernels.md): "dense" (plain autograd: keeps one d x d matrix per sample and action for the backward
+        pass; the default, and the path every published number of this package was measured with), "chunked"
+        (PyTorch, recomputes the matrices chunk by chunk in the backward pass: a fraction of the memory), "triton"
+        (fused CUDA kernels; not yet measured on a GPU) or "auto" (triton on CUDA when it imports, else chunked).
     :param normalize_images: Scale uint8 image observations to [0, 1] before flattening, as every SB3 policy does
         (other observations, e.g. MinAtar's bool grids, are not scaled).
     :param optimizer_class: Optimizer of every cell.
@@ -97,6 +102,7 @@ class ARQPolicy(BasePolicy):
         forward_connections: bool = True,
         act_with: Literal["mean", "last"] | int = "mean",
         compile_cells: bool = False,
+        cell_product: str = "dense",
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -140,6 +146,7 @@ class ARQPolicy(BasePolicy):
         self.forward_connections = forward_connections
         self.act_with = act_with
         self.compile_cells = compile_cells
+        self.cell_product = cell_product
         self._build(lr_schedule)
 
     def make_stack(self) -> CellStack:
@@ -156,6 +163,7 @@ class ARQPolicy(BasePolicy):
             self.recurrent_connections,
             self.forward_connections,
             self.compile_cells,
+            self.cell_product,
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -187,6 +195,7 @@ class ARQPolicy(BasePolicy):
             forward_connections=self.forward_connections,
             act_with=self.act_with,
             compile_cells=self.compile_cells,
+            cell_product=self.cell_product,
             normalize_images=self.normalize_images,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,

@@ -32,6 +32,7 @@ class CellStack(nn.Module):
     :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1}.
     :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above.
     :param compile_cells: Compute the cells' d x d products through torch.compile.
+    :param cell_product: Implementation of the cells' d x d product ("dense", "chunked", "triton", "auto").
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class CellStack(nn.Module):
         recurrent_connections: bool = True,
         forward_connections: bool = True,
         compile_cells: bool = False,
+        cell_product: str = "dense",
     ):
         super().__init__()
         self.obs_dim = obs_dim
@@ -54,7 +56,7 @@ class CellStack(nn.Module):
         self.recurrent_connections = recurrent_connections
         self.forward_connections = forward_connections
         self.cells = nn.ModuleList(
-            cell_class(sum(self.input_layout(level).values()), width, codes, n_heads, goodness, compile_cells)
+            cell_class(sum(self.input_layout(level).values()), width, codes, n_heads, goodness, compile_cells, cell_product)
             for level, width in enumerate(self.net_arch)
         )
 
