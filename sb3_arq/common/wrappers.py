@@ -107,8 +107,8 @@ class ShiftReward(gym.Wrapper):
     So every episode's discounted return becomes ``scale * (return + shift / (1 - gamma))``, and every policy's
     Q-values ``scale * (Q + shift / (1 - gamma))``: an increasing affine map of the same number for every policy, so
     the optimal policy (and the greedy policy of any Q) is unchanged, provided ``gamma`` is the agent's discount. With
-    -1 per step, ``shift=1``: 0 per step and ``scale / (1 - gamma)`` when the goal is reached, so reaching it sooner
-    is still better. Truncated episodes (time limit) get no end bonus: SB3 bootstraps them from the next state's value,
+    -1 per step, ``shift=1``: 0 per step and about ``scale / (1 - gamma)`` when the goal is reached, so reaching it
+    sooner is still better. Truncated episodes (time limit) get no end bonus: SB3 bootstraps them from the next state's value,
     which contains the shift already.
 
     Under rl-zoo3, ``env_wrapper`` goes inside ``Monitor``, so the logged episode returns and ``evaluations.npz`` are in
@@ -118,7 +118,7 @@ class ShiftReward(gym.Wrapper):
     :param shift: Added to every reward; at least minus the smallest reward makes every reward >= 0
         (1 for -1 per step).
     :param gamma: The agent's discount factor, in [0, 1).
-    :param scale: Positive factor applied after the shift (e.g. ``1 - gamma`` keeps the end bonus at ``shift``).
+    :param scale: Positive factor applied after the shift.
     """
 
     def __init__(self, env: gym.Env, shift: float, gamma: float, scale: float = 1.0):
