@@ -24,6 +24,7 @@ from sb3_arq.envs import (
     BangBangWrapper,
     FlattenDictObservation,
     MinAtarCNN,
+    ShiftReward,
     bang_bang_actions,
 )
 
@@ -47,9 +48,9 @@ DMC_SHAPES = {
 class RecordActionEnv(gym.Env):
     """One-step env with a Box action space that remembers the last action it received."""
 
-    def __init__(self, n_dims: int = 3, dtype=np.float32):
+    def __init__(self, n_dims: int = 3, dtype=np.float32, low=-1.0, high=1.0):
         self.observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (n_dims,), dtype)
+        self.action_space = spaces.Box(low, high, (n_dims,), dtype)
         self.last_action = None
 
     def reset(self, *, seed=None, options=None):
@@ -237,3 +238,102 @@ print(sorted({name.split(".")[0] for name in sys.modules} & {"minatar", "shimmy"
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == ["[]", "['minatar']"]
+
+
+def test_bang_bang_wrapper_sends_the_corners_of_the_box():
+    """Each dimension gets the Box's own low or high bound: Pendulum's full +-2 torque, any asymmetric box."""
+    low, high = np.array([-2.0, 0.0, -0.5], np.float32), np.array([2.0, 1.0, 3.0], np.float32)
+    env = BangBangWrapper(RecordActionEnv(3, low=low, high=high))
+    env.reset()
+    for index, corner in ((0, [-2.0, 0.0, -0.5]), (0b101, [2.0, 0.0, 3.0]), (0b011, [-2.0, 1.0, 3.0]), (7, [2.0, 1.0, 3.0])):
+        env.step(index)
+        np.testing.assert_array_equal(env.unwrapped.last_action, np.array(corner, np.float32))
+
+    pendulum = BangBangWrapper(gym.make("Pendulum-v1"))
+    assert pendulum.action_space == spaces.Discrete(2)
+    np.testing.assert_array_equal(pendulum.corners, np.array([[-2.0], [2.0]], np.float32))
+    assert pendulum.corners.dtype == np.float32
+    raw = gym.make("Pendulum-v1")
+    pendulum.reset(seed=0)
+    raw.reset(seed=0)
+    for index in (1, 1, 0, 1):
+        obs, reward, *_ = pendulum.step(index)
+        raw_obs, raw_reward, *_ = raw.step(np.array([2.0 if index else -2.0], np.float32))
+        np.testing.assert_array_equal(obs, raw_obs)
+        assert reward == raw_reward
+
+    with pytest.raises(ValueError, match="finite low and high bounds"):
+        BangBangWrapper(RecordActionEnv(2, low=-np.inf, high=np.inf))
+
+
+def test_minatar_renders_watchable_uint8_frames():
+    """rgb_array frames: uint8, 160x160 (16 px per cell), the game's objects in colour; observations and dynamics are
+    MinAtar's own (same states as minatar.gym's env under the same seed and actions)."""
+    from minatar.gym import BaseEnv
+
+    env = gym.make("MinAtar/SpaceInvaders-v1", render_mode="rgb_array")
+    reference = BaseEnv("space_invaders", use_minimal_action_set=True)
+    obs, _ = env.reset(seed=3)
+    reference_obs, _ = reference.reset(seed=3)
+    for step in range(30):
+        frame = env.render()
+        assert frame.dtype == np.uint8 and frame.shape == (160, 160, 3)
+        # every occupied cell is a non-black 16x16 block, every empty cell a black one
+        blocks = frame.reshape(10, 16, 10, 16, 3)
+        assert (blocks == blocks[:, :1, :, :1]).all()
+        np.testing.assert_array_equal(blocks[:, 0, :, 0].any(axis=-1), obs.any(axis=-1))
+        assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3  # background and at least two kinds of object
+        np.testing.assert_array_equal(obs, reference_obs)
+        action = step % env.action_space.n
+        obs, reward, terminated, *_ = env.step(action)
+        reference_obs, reference_reward, *_ = reference.step(action)
+        assert reward == reference_reward
+        if terminated:
+            break
+    with pytest.raises(ValueError, match="cell_pixels"):
+        gym.make("MinAtar/Breakout-v1", cell_pixels=0)
+
+
+class ChooseLengthEnv(gym.Env):
+    """-1 per step (Acrobot/MountainCar-like); action 1 reaches the goal (terminates), action 0 goes on."""
+
+    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), -1.0, bool(action == 1), False, {}
+
+
+@pytest.mark.parametrize("shift, gamma, scale", [(1.0, 0.99, 1.0), (1.0, 0.9, 0.1), (3.0, 0.5, 2.0)])
+def test_shift_reward_keeps_the_optimal_policy(shift, gamma, scale):
+    """Every episode's discounted return becomes scale * (return + shift / (1 - gamma)): rewards >= 0, and reaching the
+    goal sooner is still better (a plain +1 would make every length worth 0)."""
+    env = ShiftReward(ChooseLengthEnv(), shift=shift, gamma=gamma, scale=scale)
+    shifted_returns = []
+    for length in range(1, 8):
+        env.reset()
+        rewards = [env.step(int(step == length - 1))[1] for step in range(length)]
+        assert min(rewards) >= 0.0
+        discounts = gamma ** np.arange(length)
+        original_return = -discounts.sum()
+        shifted_returns.append(float(discounts @ rewards))
+        assert shifted_returns[-1] == pytest.approx(scale * (original_return + shift / (1 - gamma)))
+    assert shifted_returns == sorted(shifted_returns, reverse=True) and len(set(shifted_returns)) == 7
+
+
+def test_shift_reward_on_acrobot_and_errors():
+    env = ShiftReward(gym.make("Acrobot-v1", max_episode_steps=20), shift=1.0, gamma=0.99)
+    env.reset(seed=0)
+    for _ in range(20):
+        _, reward, terminated, truncated, _ = env.step(0)
+        assert reward == 0.0 and not terminated  # -1 + 1; no end bonus on truncation by the time limit
+    assert truncated
+    for bad in (dict(gamma=1.0), dict(gamma=-0.1)):
+        with pytest.raises(ValueError, match="gamma"):
+            ShiftReward(gym.make("Acrobot-v1"), shift=1.0, **bad)
+    with pytest.raises(ValueError, match="scale"):
+        ShiftReward(gym.make("Acrobot-v1"), shift=1.0, gamma=0.99, scale=0.0)

@@ -166,7 +166,7 @@ class ARQ(OffPolicyAlgorithm):
         if not isinstance(self.action_space, spaces.Discrete):
             raise ValueError(
                 f"ARQ needs a Discrete action space, got {self.action_space}. Discretise a Box action space with "
-                "sb3_arq.envs.BangBangWrapper (every corner of the [-1, 1] box)."
+                "sb3_arq.envs.BangBangWrapper (every corner of the box)."
             )
         self._check_arguments()
         if self.policy_kwargs.get("action_encoding", "auto") == "auto":
@@ -400,7 +400,8 @@ class ARQ(OffPolicyAlgorithm):
         if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q and np.any(reward < 0):
             warnings.warn(
                 "ARQ received a negative reward: the Q-values of its cells are goodness values >= 0 and cannot "
-                "represent negative returns. Shift or rescale the rewards to be >= 0 (see the README).",
+                "represent negative returns. Wrap the env in sb3_arq.envs.ShiftReward(env, shift, gamma), which makes "
+                'the rewards >= 0 and keeps the optimal policy (README, "Negative rewards").',
                 stacklevel=2,
             )
             self._warned_negative_reward = True

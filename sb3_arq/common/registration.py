@@ -7,11 +7,15 @@ plugin convention, and what ``--gym-packages sb3_arq.envs`` relies on), and ``AR
 DeepMind Control. Both packages are optional (``pip install sb3-arq[envs]``). Registration is idempotent.
 """
 
+import importlib.util
 import warnings
 
 import gymnasium as gym
 
 MINATAR_GAMES = ("Breakout", "Freeway", "SpaceInvaders", "Seaquest", "Asterix")
+# MinAtar's own name of each game (``minatar.Environment(env_name=...)``)
+MINATAR_GAME_NAMES = {game: "space_invaders" if game == "SpaceInvaders" else game.lower() for game in MINATAR_GAMES}
+MINATAR_ENTRY_POINT = "sb3_arq.common.minatar_env:MinAtarEnv"
 # The five MinAtar games of the paper, v1 = minimal action set, sticky actions 0.1
 MINATAR_ENV_IDS = tuple(f"MinAtar/{game}-v1" for game in MINATAR_GAMES)
 # The five DeepMind Control tasks of the paper (state observations, 1000-step episodes)
@@ -23,17 +27,28 @@ ENV_IDS = MINATAR_ENV_IDS + DMC_ENV_IDS
 
 def register_minatar_envs() -> bool:
     """
-    Register MinAtar's gymnasium ids (v0: full action set, v1: minimal action set) unless they already are.
+    Register the MinAtar ids (``MinAtar/<Game>-v0``: full action set, ``-v1``: minimal action set) unless they already
+    are. They are MinAtar's own ids, environments and keyword arguments, with the entry point
+    ``sb3_arq.common.minatar_env:MinAtarEnv``, MinAtar's env whose ``rgb_array`` frames are uint8 and 160x160 pixels
+    (``minatar.gym.register_envs`` gives 10x10 float frames, which record as a black video). Ids that MinAtar registered
+    itself are registered again with this entry point.
 
     :return: Whether MinAtar is installed (and its ids registered).
     """
-    try:
-        import minatar.gym
-    except ImportError:
+    if importlib.util.find_spec("minatar") is None:
         return False
-    all_ids = [f"MinAtar/{game}-v{version}" for game in MINATAR_GAMES for version in (0, 1)]
-    if any(env_id not in gym.registry for env_id in all_ids):
-        minatar.gym.register_envs()
+    for game in MINATAR_GAMES:
+        for version, minimal_action_set in ((0, False), (1, True)):
+            env_id = f"MinAtar/{game}-v{version}"
+            if env_id in gym.registry and gym.registry[env_id].entry_point == MINATAR_ENTRY_POINT:
+                continue
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*Overriding environment")
+                gym.register(
+                    env_id,
+                    entry_point=MINATAR_ENTRY_POINT,
+                    kwargs={"game": MINATAR_GAME_NAMES[game], "use_minimal_action_set": minimal_action_set},
+                )
     return True
 
 

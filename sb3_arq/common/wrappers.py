@@ -1,6 +1,6 @@
 """
-Wrappers that make DeepMind Control tasks usable by a discrete-action, flat-observation agent (docs/algorithm.md,
-"9. Environments and action codes").
+Environment wrappers: DeepMind Control tasks for a discrete-action, flat-observation agent (``BangBangWrapper``,
+``FlattenDictObservation``), and rewards >= 0 with the task's optimal policy kept (``ShiftReward``).
 """
 
 import gymnasium as gym
@@ -26,13 +26,15 @@ def bang_bang_actions(n_dims: int) -> np.ndarray:
 
 class BangBangWrapper(gym.ActionWrapper):
     """
-    Discretise a Box action space into its 2**dim corners ("bang-bang" control, docs/algorithm.md, "9. Environments
-    and action codes").
+    Discretise a Box action space into its 2**dim corners ("bang-bang" control, as in the paper's DeepMind Control
+    experiments).
 
-    The wrapped env takes an index in ``Discrete(2**dim)``; the corner (+-1 per dimension, unscaled) is sent to the
-    inner env. ARQ's ``action_encoding="auto"`` detects this wrapper and uses the +-1 bit code.
+    The wrapped env takes an index in ``Discrete(2**dim)``; the corner sent to the inner env has, in each dimension,
+    the Box's ``low`` or ``high`` bound, in the order of ``bang_bang_actions`` (index bit set: ``high``). DeepMind
+    Control's [-1, 1] boxes thus get +-1; Pendulum's [-2, 2] torque gets +-2. ARQ's ``action_encoding="auto"`` detects
+    this wrapper and uses the +-1 bit code of the index as the action's input code.
 
-    :param env: Environment with a ``Box`` action space of at most ``MAX_BANG_BANG_DIMS`` dimensions.
+    :param env: Environment with a bounded ``Box`` action space of at most ``MAX_BANG_BANG_DIMS`` dimensions.
     """
 
     def __init__(self, env: gym.Env):
@@ -45,7 +47,12 @@ class BangBangWrapper(gym.ActionWrapper):
                 f"BangBangWrapper enumerates 2**dim actions and supports 1 to {MAX_BANG_BANG_DIMS} action dimensions, "
                 f"got an action space with {n_dims} dimensions ({env.action_space})"
             )
-        self.corners = bang_bang_actions(n_dims).reshape(-1, *env.action_space.shape).astype(env.action_space.dtype)
+        low, high = env.action_space.low.ravel(), env.action_space.high.ravel()
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError(f"BangBangWrapper needs finite low and high bounds of the action space, got {env.action_space}")
+        is_high = bang_bang_actions(n_dims) > 0
+        corners = np.where(is_high, high, low)
+        self.corners = corners.reshape(-1, *env.action_space.shape).astype(env.action_space.dtype)
         self.action_space = spaces.Discrete(len(self.corners))
 
     def action(self, action: int) -> np.ndarray:
@@ -80,3 +87,52 @@ class FlattenDictObservation(gym.ObservationWrapper):
 
     def observation(self, observation) -> np.ndarray:
         return spaces.flatten(self.env.observation_space, observation).astype(self.dtype)
+
+
+class ShiftReward(gym.Wrapper):
+    """
+    Make rewards >= 0 without changing the task's optimal policy: add ``shift`` to every reward and, on a terminating
+    step, also the shifted rewards that the absorbing state after the end would have collected; then multiply by
+    ``scale``.
+
+    ARQ's Q-values are goodness values >= 0 and cannot represent negative returns. Adding a constant to each reward
+    alone changes the optimal policy of tasks whose episode length the agent controls: with -1 per step until the goal
+    (Acrobot-v1, MountainCar-v0), +1 gives 0 on every step, and then every policy is optimal. Here the shift is applied
+    to the whole infinite discounted episode instead, the steps after termination included, which is a constant:
+
+    - every step: ``r' = scale * (r + shift)``;
+    - a step with ``terminated=True`` (not a truncation by a time limit), in addition:
+      ``scale * shift * gamma / (1 - gamma)`` (the discounted sum of ``shift`` over the steps after the end).
+
+    So every episode's discounted return becomes ``scale * (return + shift / (1 - gamma))``, and every policy's
+    Q-values ``scale * (Q + shift / (1 - gamma))``: an increasing affine map of the same number for every policy, so
+    the optimal policy (and the greedy policy of any Q) is unchanged, provided ``gamma`` is the agent's discount. With
+    -1 per step, ``shift=1``: 0 per step and about ``scale / (1 - gamma)`` when the goal is reached, so reaching it
+    sooner is still better. Truncated episodes (time limit) get no end bonus: SB3 bootstraps them from the next state's value,
+    which contains the shift already.
+
+    Under rl-zoo3, ``env_wrapper`` goes inside ``Monitor``, so the logged episode returns and ``evaluations.npz`` are in
+    the task's own reward units.
+
+    :param env: Environment to wrap.
+    :param shift: Added to every reward; at least minus the smallest reward makes every reward >= 0
+        (1 for -1 per step).
+    :param gamma: The agent's discount factor, in [0, 1).
+    :param scale: Positive factor applied after the shift.
+    """
+
+    def __init__(self, env: gym.Env, shift: float, gamma: float, scale: float = 1.0):
+        super().__init__(env)
+        if not 0.0 <= gamma < 1.0:
+            raise ValueError(f"ShiftReward needs the agent's discount factor gamma in [0, 1), got gamma={gamma}")
+        if not scale > 0.0:
+            raise ValueError(f"ShiftReward needs a positive scale (a negative one would reverse the task), got scale={scale}")
+        self.shift = float(shift)
+        self.gamma = float(gamma)
+        self.scale = float(scale)
+        self.end_bonus = self.shift * self.gamma / (1.0 - self.gamma)
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        reward = float(reward) + self.shift + (self.end_bonus if terminated else 0.0)
+        return observation, self.scale * reward, terminated, truncated, info

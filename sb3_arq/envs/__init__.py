@@ -18,7 +18,7 @@ from sb3_arq.common.registration import (
     register_env_family,
     register_minatar_envs,
 )
-from sb3_arq.common.wrappers import BangBangWrapper, FlattenDictObservation, bang_bang_actions
+from sb3_arq.common.wrappers import BangBangWrapper, FlattenDictObservation, ShiftReward, bang_bang_actions
 from sb3_arq.envs.networks import MinAtarCNN
 
 register_minatar_envs()
@@ -32,6 +32,7 @@ __all__ = [
     "BangBangWrapper",
     "FlattenDictObservation",
     "MinAtarCNN",
+    "ShiftReward",
     "bang_bang_actions",
     "register_dm_control_envs",
     "register_env_family",

@@ -1,0 +1,63 @@
+"""
+The classic-control entries of ``hyperparams/arq.yml``, a new user's first commands: ``python -m rl_zoo3.train --algo
+arq --env CartPole-v1`` learns at the entry's own budget; the -1-per-step tasks get rewards >= 0 through the entry's
+``ShiftReward`` while their logged returns stay in the task's units.
+"""
+
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
+
+from sb3_arq import ARQ
+from sb3_arq.envs import ShiftReward
+from sb3_arq.zoo import hyperparams_path
+from tests.test_zoo import CLASSIC_CONTROL_IDS, check_run, requires_hook, zoo_train
+
+NEGATIVE_REWARD_WARNING = "ARQ received a negative reward"
+
+
+def test_classic_control_entries():
+    entries = yaml.safe_load(Path(hyperparams_path("arq")).read_text())
+    for env_id in CLASSIC_CONTROL_IDS:
+        params = entries[env_id]
+        assert params["batch_size"] <= 64 and params["learning_starts"] <= 1000 and params["context_size"] <= 4
+        assert params["n_timesteps"] <= 1.2e5
+    assert entries["CartPole-v1"]["n_timesteps"] == 10_000  # the budget of test_rl_zoo3_cartpole_learns
+    for env_id in ("Acrobot-v1", "MountainCar-v0"):
+        (wrapper,) = entries[env_id]["env_wrapper"]
+        # the wrapper's discount is the agent's, so the shift keeps the optimal policy
+        assert wrapper == {"sb3_arq.envs.ShiftReward": {"shift": 1.0, "gamma": entries[env_id]["gamma"]}}
+
+
+@requires_hook
+def test_rl_zoo3_cartpole_learns(tmp_path):
+    """The entry as shipped (10,000 steps), evaluated once at the end: greedy return >= 150 of 500 (random: ~22)."""
+    zoo_train(tmp_path, "arq", "CartPole-v1", 10_000, 10_000, 10)
+    evaluations = np.load(check_run(tmp_path, "arq", "CartPole-v1", [10_000], 10).parent / "evaluations.npz")
+    final_return = evaluations["results"].mean()
+    print(f"CartPole-v1, 10,000 steps: greedy mean return {final_return:.1f}")
+    assert final_return >= 150
+
+
+@requires_hook
+def test_rl_zoo3_acrobot_shifts_rewards(tmp_path):
+    """A short Acrobot run: ARQ never sees a negative reward, the evaluations are Acrobot's own returns (-1 per step)."""
+    result = zoo_train(tmp_path, "arq", "Acrobot-v1", 1500, 1500, 1, "-params", "learning_starts:500")
+    assert NEGATIVE_REWARD_WARNING not in result.stderr + result.stdout
+    model_path = check_run(tmp_path, "arq", "Acrobot-v1", [1500], 1)
+    assert -500 <= np.load(model_path.parent / "evaluations.npz")["results"].item() <= -1
+    model = ARQ.load(model_path, device="cpu")
+    assert model.gamma == 0.99
+
+
+def test_negative_rewards_warn_without_the_wrapper_only():
+    with pytest.warns(UserWarning, match=NEGATIVE_REWARD_WARNING):
+        ARQ("MlpPolicy", "Acrobot-v1", learning_starts=100, buffer_size=200, device="cpu").learn(20)
+    env = ShiftReward(gym.make("Acrobot-v1"), shift=1.0, gamma=0.99)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=NEGATIVE_REWARD_WARNING)
+        ARQ("MlpPolicy", env, learning_starts=100, buffer_size=200, device="cpu").learn(20)
