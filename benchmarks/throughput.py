@@ -129,6 +129,7 @@ def measure(name: str, device: str, threads: int, repeats: int, compile_update: 
     from stable_baselines3 import DQN
 
     from sb3_arq import ARQ
+    from sb3_arq.arq.acting import ActingGraph
 
     th.set_num_threads(threads)
     th.backends.cuda.matmul.allow_tf32 = tf32
@@ -153,9 +154,20 @@ def measure(name: str, device: str, threads: int, repeats: int, compile_update: 
     state_1env = tuple(h[:1] for h in state)
     result["arq_act_ms_1env"] = timed_ms(lambda: model.predict(obs[:1], state_1env, deterministic=True), 20, device)
     result["arq_act_ms_8envs"] = timed_ms(lambda: model.predict(obs, state, deterministic=True), 20, device)
+    for n_envs in (1, 8):  # the same step through ActingGraph (graph_acting=True), a CUDA graph replay on a GPU
+        actor = ActingGraph(model.policy, n_envs, capture=device == "cuda")
+        starts = np.zeros(n_envs, dtype=bool)
+        result[f"arq_graph_act_ms_{n_envs}env{'s' if n_envs > 1 else ''}"] = timed_ms(
+            lambda actor=actor, starts=starts: actor(obs[: len(starts)], starts, 0.01), 20, device
+        )
     start = time.perf_counter()
     model.learn(LEARN_STEPS, reset_num_timesteps=False)
     result["arq_env_steps_per_s"] = LEARN_STEPS / (time.perf_counter() - start)
+    model.graph_acting = True
+    model.learn(4, reset_num_timesteps=False)  # builds (on a GPU: captures) the acting graph
+    start = time.perf_counter()
+    model.learn(LEARN_STEPS, reset_num_timesteps=False)
+    result["arq_graph_env_steps_per_s"] = LEARN_STEPS / (time.perf_counter() - start)
     obs_dim, n_actions = int(np.prod(model.observation_space.shape)), int(model.action_space.n)
     if config.get("naive"):
         result["naive_update_ms"] = naive_update_ms(model, repeats, device)
@@ -214,6 +226,18 @@ def markdown(report: dict) -> str:
             f"{r['dqn_eq_params_update_ms']:.1f} ({r['dqn_eq_params_net_arch'][0]}x3, {r['dqn_eq_params_params'] / 1e6:.1f}M) "
             f"| {r['arq_act_ms_1env']:.2f} ({r['arq_act_ms_1env'] / r['dqn_act_ms_1env']:.1f}) | {r['arq_act_ms_8envs']:.2f} "
             f"({r['arq_act_ms_8envs'] / r['dqn_act_ms_8envs']:.1f}) | {r['peak_rss_mb']:.0f}{cuda_memory(r)} |"
+        )
+    lines += [
+        "",
+        "Acting through `ActingGraph` (`graph_acting=True`: one static-tensor step, a CUDA graph replay on a GPU, "
+        "epsilon 0.01 on the device) beside `predict` (above):",
+        "",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"- {r['config']}: {r['arq_graph_act_ms_1env']:.2f} ms 1 env (predict {r['arq_act_ms_1env']:.2f}), "
+            f"{r['arq_graph_act_ms_8envs']:.2f} ms 8 envs (predict {r['arq_act_ms_8envs']:.2f}); training "
+            f"{r['arq_graph_env_steps_per_s']:.1f} env steps/s (without: {r['arq_env_steps_per_s']:.1f})"
         )
     for r in report["results"]:
         if "naive_update_ms" in r:

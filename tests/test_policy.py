@@ -167,14 +167,25 @@ class RecordActingContext(BaseCallback):
 
     def _on_step(self) -> bool:
         model = self.model
-        context = [h.cpu().numpy() for h in model._last_context]
+        context = [h.cpu().numpy().copy() for h in model._last_context]  # copies: graph_acting overwrites its tensors
         self.steps.append((model._last_obs.copy(), model._last_episode_starts.copy(), context))
         return True
 
 
-def test_training_time_acting_equals_predict_loop():
-    """The context carried while collecting (random actions included) is the one predict(obs, state, start) gives."""
-    model = ARQ("MlpPolicy", "CartPole-v1", learning_starts=10_000, policy_kwargs={"net_arch": [8, 4]}, seed=0)
+@pytest.mark.parametrize("graph_acting", [False, True])
+def test_training_time_acting_equals_predict_loop(graph_acting):
+    """
+    The context carried while collecting (random actions included) is the one predict(obs, state, start) gives, also
+    when acting goes through the ActingGraph.
+    """
+    model = ARQ(
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_starts=10_000,
+        graph_acting=graph_acting,
+        policy_kwargs={"net_arch": [8, 4]},
+        seed=0,
+    )
     recorder = RecordActingContext()
     model.learn(80, callback=recorder)
     assert sum(start[0] for _, start, _ in recorder.steps) >= 3  # several episodes, so resets are exercised

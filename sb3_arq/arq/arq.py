@@ -16,10 +16,12 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
+from sb3_arq.arq.acting import ActingGraph
 from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
+from sb3_arq.common.cuda_graph import CapturedStep
 from sb3_arq.common.registration import register_env_family
 from sb3_arq.common.wrappers import BangBangWrapper
 
@@ -67,7 +69,17 @@ class ARQ(OffPolicyAlgorithm):
     :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
         "reduce-overhead" for CUDA graphs, "max-autotune"), or None (eager). Exact up to float rounding; see the
         throughput benchmark for what it gains.
-    :param replay_buffer_kwargs: Keyword arguments of the ``ContextReplayBuffer`` (its ``context_size`` is ARQ's).
+    :param graph_acting: Collect through an ``ActingGraph``: every env step is one fixed sequence of device operations
+        from static tensors, with epsilon drawn on the device, captured once as a CUDA graph and replayed when the
+        policy is on CUDA (run eagerly elsewhere). Greedy actions and contexts are unchanged; random actions then come
+        from torch's generator instead of numpy's. ``predict`` is not affected.
+    :param graph_update: Run each update (sampling, context replays, every cell's losses, backward, clipping, Adam) as
+        one ``CapturedStep``: on CUDA, captured as a CUDA graph after three eager updates and replayed (the cells'
+        Adam made capturable; a new learning rate, e.g. from a schedule, or batch size is captured anew); elsewhere run
+        eagerly. Needs ``replay_buffer_class=DeviceContextReplayBuffer`` (sampling on the device, without host work).
+    :param replay_buffer_class: ``ContextReplayBuffer`` (None, the default: numpy storage in host memory) or
+        ``DeviceContextReplayBuffer`` (storage and sampling on the policy's device).
+    :param replay_buffer_kwargs: Keyword arguments of the replay buffer (its ``context_size`` is ARQ's).
     :param optimize_memory_usage: Accepted like in every SB3 off-policy algorithm; the ``ContextReplayBuffer`` stores
         each observation once (SB3's memory-optimised layout) whatever its value, and keeps final observations aside.
     :param stats_window_size: Window size for the rollout logging (episodes).
@@ -104,6 +116,9 @@ class ARQ(OffPolicyAlgorithm):
         max_grad_norm: float = 1.0,
         context_size: int = 10,
         compile_update: str | None = None,
+        graph_acting: bool = False,
+        graph_update: bool = False,
+        replay_buffer_class: type[ContextReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
         stats_window_size: int = 100,
@@ -132,7 +147,7 @@ class ARQ(OffPolicyAlgorithm):
             train_freq,
             gradient_steps,
             action_noise=None,
-            replay_buffer_class=ContextReplayBuffer,
+            replay_buffer_class=ContextReplayBuffer if replay_buffer_class is None else replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
             optimize_memory_usage=optimize_memory_usage,
             policy_kwargs=policy_kwargs,
@@ -152,9 +167,14 @@ class ARQ(OffPolicyAlgorithm):
         self.context_size = context_size
         self.compile_update = compile_update
         self._compiled_cell_losses = None
+        self.graph_acting = graph_acting
+        self._acting_graph: ActingGraph | None = None
+        self.graph_update = graph_update
+        self._update_graph: CapturedStep | None = None
+        self._update_graph_key: tuple | None = None  # (batch size, learning rates) it was captured with
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
-        self._last_context: Context | None = None  # each env's context while collecting, on the policy's device
+        self._last_context: Context | None = None  # each env's context while collecting (graph_acting: overwritten in place)
         self._warned_negative_reward = False
         self._warned_reward_scale = False
         if _init_setup_model:
@@ -291,24 +311,42 @@ class ARQ(OffPolicyAlgorithm):
             stats = th.stack([*losses, *(q.mean() for q in q_values), *scales, *finite]).detach()
         return losses, stats
 
+    def _update(self, batch_size: int) -> th.Tensor:
+        """One update of every cell on one sampled batch; returns the update's statistics (see ``_cell_losses``)."""
+        cell_losses = self._compiled_cell_losses or self._cell_losses
+        losses, stats = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
+        self.policy.optimizer.zero_grad()
+        # One backward pass for all cells: the losses share no parameter, so each cell's gradient is that of its own
+        # loss alone (no gradient crosses a cell); then each cell clips and steps on its own.
+        th.stack(losses).sum().backward()
+        for cell, optimizer in zip(self.q_net.cells, self.policy.optimizer.optimizers, strict=True):
+            th.nn.utils.clip_grad_norm_(cell.parameters(), self.max_grad_norm)
+            optimizer.step()
+        return stats
+
+    def _graphed_update(self, batch_size: int) -> CapturedStep:
+        """
+        The ``CapturedStep`` of ``_update`` for this batch size and the optimizers' current learning rates (a CUDA
+        graph replay on CUDA, with the cells' Adam made capturable; eager elsewhere).
+        """
+        key = (batch_size, tuple(group["lr"] for group in self.policy.optimizer.param_groups))
+        if self._update_graph is None or self._update_graph_key != key:
+            capture = self.device.type == "cuda"
+            if capture:
+                self.policy.optimizer.make_capturable()
+            warmup = 3 if self._update_graph is None else 0  # a recapture needs no new warm-up
+            self._update_graph = CapturedStep(lambda: self._update(batch_size), capture, warmup)
+            self._update_graph_key = key
+        return self._update_graph
+
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         if self.compile_update is not None and self._compiled_cell_losses is None:
             self._compiled_cell_losses = th.compile(self._cell_losses, mode=self.compile_update)
-        cell_losses = self._compiled_cell_losses or self._cell_losses
-        stats = []
-        for _ in range(gradient_steps):
-            losses, step_stats = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
-            self.policy.optimizer.zero_grad()
-            # One backward pass for all cells: the losses share no parameter, so each cell's gradient is that of its
-            # own loss alone (no gradient crosses a cell); then each cell clips and steps on its own.
-            th.stack(losses).sum().backward()
-            for cell, optimizer in zip(self.q_net.cells, self.policy.optimizer.optimizers, strict=True):
-                th.nn.utils.clip_grad_norm_(cell.parameters(), self.max_grad_norm)
-                optimizer.step()
-            stats.append(step_stats)
-
+        update = self._graphed_update(batch_size) if self.graph_update else lambda: self._update(batch_size)
+        # A captured update returns its statistics in the graph's memory, which the next replay overwrites: copies.
+        stats = [update().clone() for _ in range(gradient_steps)]
         stats = th.stack(stats).cpu().numpy()  # one device sync per train() call: (gradient_steps, statistics)
         n_cells = len(self.q_net.cells)
         self._check_training(stats, n_cells)
@@ -380,8 +418,15 @@ class ARQ(OffPolicyAlgorithm):
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """
         Every step goes through the policy, also random ones, so that each env's context advances; the context stays
-        on the policy's device between steps.
+        on the policy's device between steps (in the ``ActingGraph`` with ``graph_acting``).
         """
+        if self.graph_acting:
+            if self._acting_graph is None or self._acting_graph.n_envs != self.n_envs:
+                capture = self.device.type == "cuda"
+                self._acting_graph = ActingGraph(self.policy, self.n_envs, capture, self._last_context)
+            actions = self._acting_graph(self._last_obs, self._last_episode_starts, self.exploration_rate)
+            self._last_context = self._acting_graph.context  # its static tensors: the current context
+            return actions, actions
         obs = self.policy.obs_to_tensor(self._last_obs)[0]
         episode_start = th.as_tensor(self._last_episode_starts, device=self.device)
         actions, self._last_context = self.policy.act(obs, self._last_context, episode_start)
@@ -420,7 +465,11 @@ class ARQ(OffPolicyAlgorithm):
             # The env is about to be reset: the episodes in progress end here, and so do their contexts.
             self.replay_buffer.truncate_last_trajectory()
             self._last_context = None
-        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        total_timesteps, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        self.exploration_rate = self._exploration_rate()  # the first step's epsilon (then _on_step updates it)
+        return total_timesteps, callback
 
     def learn(
         self: SelfARQ,
@@ -501,7 +550,9 @@ class ARQ(OffPolicyAlgorithm):
         self.replay_buffer = buffer
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_last_context", "_compiled_cell_losses"]
+        excluded = ["q_net", "q_net_target", "_last_context", "_compiled_cell_losses", "_acting_graph", "_update_graph"]
+        excluded.append("_update_graph_key")
+        return [*super()._excluded_save_params(), *excluded]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -38,13 +38,34 @@ class CellOptimizers:
         return {"cells": [optimizer.state_dict() for optimizer in self.optimizers]}
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
-        """Load every cell's optimizer state (``strict`` is accepted for SB3's loader, which passes it to modules)."""
+        """
+        Load every cell's optimizer state (``strict`` is accepted for SB3's loader, which passes it to modules). Whether
+        an optimizer is capturable stays this one's: it says where the optimizer runs (a CUDA graph), not what it learnt.
+        """
         if len(state_dict["cells"]) != len(self.optimizers):
             raise ValueError(
                 f"the saved optimizer state is for {len(state_dict['cells'])} cell(s), this policy has {len(self.optimizers)}"
             )
         for optimizer, cell_state in zip(self.optimizers, state_dict["cells"], strict=True):
+            capturable = [group.get("capturable") for group in optimizer.param_groups]
             optimizer.load_state_dict(cell_state)
+            for group, value in zip(optimizer.param_groups, capturable, strict=True):
+                if value is not None:
+                    group["capturable"] = value
+
+    def make_capturable(self) -> None:
+        """
+        Let the optimizers run inside a CUDA graph: ``capturable`` on (Adam and the optimizers that have the flag), and
+        their step counters on the parameters' device (where capturable optimizers keep them).
+        """
+        for optimizer in self.optimizers:
+            for group in optimizer.param_groups:
+                if "capturable" in group:
+                    group["capturable"] = True
+                for param in group["params"]:
+                    state = optimizer.state.get(param, {})
+                    if isinstance(state.get("step"), th.Tensor):
+                        state["step"] = state["step"].to(param.device)
 
 
 class ARQPolicy(BasePolicy):

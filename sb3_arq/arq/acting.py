@@ -1,0 +1,67 @@
+"""Acting from static tensors: one env step of every env as one fixed sequence of device operations (a CUDA graph on a GPU)."""
+
+import numpy as np
+import torch as th
+
+from sb3_arq.arq.policies import ARQPolicy
+from sb3_arq.arq.stack import Context
+from sb3_arq.common.cuda_graph import CapturedStep
+
+
+class ActingGraph:
+    """
+    The acting step of ARQ's collection, on the policy's device from tensors allocated once: reset the context of the
+    envs whose episode starts, run the online cells (every cell, every action), take the greedy action, replace it by
+    a uniformly random action with probability epsilon (drawn on the device), and keep the new activities as the next
+    step's context. On CUDA the step runs eagerly three times, is then captured as a CUDA graph and replayed at every
+    later env step (``CapturedStep``: no Python and no kernel launch per cell); elsewhere it runs eagerly. Per env
+    step: one host-to-device copy of the observations and episode starts, one device-to-host copy of the actions.
+
+    The greedy actions and contexts are those of ``ARQPolicy.act`` (and so of ``predict`` carrying its state); the
+    random actions come from torch's generator of the device instead of numpy's (both are seeded by ``seed``).
+
+    :param policy: The policy whose online cells act. Its parameters are read in place at every step, so optimizer
+        steps and ``set_parameters`` are seen; moving the policy to another device needs a new ``ActingGraph``.
+    :param n_envs: Number of envs acting together.
+    :param capture: Capture the step as a CUDA graph (the policy must be on CUDA); False runs it eagerly.
+    :param context: The context to start from (copied), None for zero. ``context`` holds the current one.
+    """
+
+    def __init__(self, policy: ARQPolicy, n_envs: int, capture: bool, context: Context | None = None):
+        if capture and policy.device.type != "cuda":
+            raise ValueError(f"capture=True needs the policy on a CUDA device, it is on {policy.device}")
+        self.policy = policy
+        self.n_envs = n_envs
+        obs_dtype = th.from_numpy(np.asarray(policy.observation_space.sample())).dtype
+        self.obs = th.zeros((n_envs, *policy.observation_space.shape), dtype=obs_dtype, device=policy.device)
+        self.episode_start = th.ones(n_envs, dtype=th.bool, device=policy.device)
+        self.epsilon = th.ones((), device=policy.device)
+        self.context = policy.q_net.zero_context(n_envs) if context is None else [h.clone() for h in context]
+        self.actions = th.zeros(n_envs, dtype=th.long, device=policy.device)
+        self.step = CapturedStep(self._step, capture)
+
+    def _step(self) -> None:
+        """One step of every env, reading and writing only the static tensors."""
+        with th.no_grad():
+            keep = (~self.episode_start).float().unsqueeze(1)
+            greedy, activities = self.policy(self.obs, [h * keep for h in self.context])
+            explore = th.rand(self.n_envs, device=self.actions.device) < self.epsilon
+            random = th.randint(0, int(self.policy.action_space.n), (self.n_envs,), device=self.actions.device)
+            self.actions.copy_(th.where(explore, random, greedy))
+            for h, activity in zip(self.context, activities, strict=True):
+                h.copy_(activity)
+
+    def __call__(self, observations: np.ndarray, episode_starts: np.ndarray, epsilon: float) -> np.ndarray:
+        """
+        Act in every env.
+
+        :param observations: One observation per env, shape (n_envs, *obs_shape).
+        :param episode_starts: Per env, whether this step starts an episode (its context is reset to zero).
+        :param epsilon: Probability of a uniformly random action, per env.
+        :return: The actions, shape (n_envs,).
+        """
+        self.obs.copy_(th.as_tensor(np.asarray(observations)).reshape(self.obs.shape))
+        self.episode_start.copy_(th.as_tensor(np.asarray(episode_starts, dtype=bool)).reshape(self.n_envs))
+        self.epsilon.fill_(epsilon)
+        self.step()
+        return self.actions.to("cpu", copy=True).numpy()  # a copy also on CPU, where the static tensor would be shared

@@ -1,0 +1,56 @@
+"""A step function on static tensors, replayed as one CUDA graph after a few eager calls."""
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import torch as th
+
+Output = TypeVar("Output")
+
+
+class CapturedStep(Generic[Output]):
+    """
+    Run ``step`` (a function of no argument that reads and writes only tensors allocated once, and makes no host-device
+    synchronisation) once per call. With ``capture``, the first ``warmup`` calls run eagerly on a side stream (lazy
+    initialisations, cuDNN/Triton autotuning, optimizer states), the next one records the step as a CUDA graph and
+    replays it, and every later call replays it: one launch instead of one per operation. Every call runs the step
+    exactly once, so warm-up calls are real ones. Without ``capture`` every call runs ``step`` eagerly (CPU, tests).
+
+    Tensors that the step returns live in the graph's memory: a replay overwrites them, so copy what must outlive the
+    next call. The graph reads its inputs, and the parameters it uses, at fixed addresses: write new inputs into the
+    static tensors in place, and do not reallocate the parameters (moving the model to another device needs a new
+    ``CapturedStep``). RNG on the device works through the default CUDA generator (PyTorch advances its offset at
+    every replay).
+
+    :param step: The step.
+    :param capture: Capture it as a CUDA graph (the tensors must be on the current CUDA device); False runs it eagerly.
+    :param warmup: Eager calls before the capture.
+    """
+
+    def __init__(self, step: Callable[[], Output], capture: bool, warmup: int = 3):
+        if capture and not th.cuda.is_available():
+            raise ValueError("capture=True needs CUDA, which is not available here")
+        self.step = step
+        self.capture = capture
+        self.warmup = warmup
+        self.calls = 0
+        self.graph: th.cuda.CUDAGraph | None = None
+        self.output: Output | None = None
+
+    def __call__(self) -> Output:
+        self.calls += 1
+        if not self.capture:
+            return self.step()
+        if self.calls <= self.warmup:
+            stream = th.cuda.Stream()
+            stream.wait_stream(th.cuda.current_stream())
+            with th.cuda.stream(stream):
+                output = self.step()
+            th.cuda.current_stream().wait_stream(stream)
+            return output
+        if self.graph is None:
+            self.graph = th.cuda.CUDAGraph()
+            with th.cuda.graph(self.graph):
+                self.output = self.step()
+        self.graph.replay()
+        return self.output

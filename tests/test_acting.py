@@ -1,0 +1,76 @@
+"""ActingGraph, the static-tensor acting step (captured as a CUDA graph on a GPU; here, on CPU, the same step run eagerly)."""
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_arq import ARQ
+from sb3_arq.arq.acting import ActingGraph
+from sb3_arq.common.registration import register_env_family
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_acting_graph_gives_predicts_greedy_actions_and_contexts(env_id):
+    """With epsilon 0, two envs through several episode starts: the actions and contexts of predict carrying its state."""
+    register_env_family(env_id)
+    env = make_vec_env(env_id, n_envs=2, seed=0)
+    model = ARQ("MlpPolicy", env, policy_kwargs={"net_arch": [8, 6, 5]}, seed=0, device="cpu")
+    actor = ActingGraph(model.policy, 2, capture=False)
+    assert actor.obs.dtype == (th.bool if env_id.startswith("MinAtar") else th.float32)  # stored as the env gives it
+    obs, starts, state, n_starts = env.reset(), np.ones(2, dtype=bool), None, 0
+    for _ in range(150):
+        actions = actor(obs, starts, 0.0)
+        expected, state = model.policy.predict(obs, state, starts)
+        np.testing.assert_array_equal(actions, expected)
+        for h, expected_h in zip(actor.context, state, strict=True):
+            np.testing.assert_array_equal(h.numpy(), expected_h)
+        obs, _, starts, _ = env.step(actions)
+        n_starts += starts.sum()
+    assert n_starts >= 2  # episode starts reset the context in the middle of the rollout
+
+
+def test_acting_graph_draws_epsilon_on_the_device():
+    """Epsilon 0: greedy; 1: uniform over the actions; 0.5: about half random (a quarter differs, with 2 actions)."""
+    model = ARQ("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0, device="cpu")
+    n_envs = 4000
+    actor = ActingGraph(model.policy, n_envs, capture=False)
+    obs = np.stack([model.observation_space.sample() for _ in range(n_envs)])
+    starts = np.ones(n_envs, dtype=bool)
+    greedy = actor(obs, starts, 0.0)
+    np.testing.assert_array_equal(greedy, model.policy.predict(obs, None, starts)[0])
+    assert 0.45 < actor(obs, starts, 1.0).mean() < 0.55
+    assert 0.2 < (actor(obs, starts, 0.5) != greedy).mean() < 0.3
+    th.manual_seed(3)
+    first = actor(obs, starts, 0.5)
+    th.manual_seed(3)
+    np.testing.assert_array_equal(actor(obs, starts, 0.5), first)  # torch's seed makes the random actions reproducible
+
+
+def test_acting_graph_capture_needs_cuda():
+    model = ARQ("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, device="cpu")
+    with pytest.raises(ValueError, match="capture=True needs the policy on a CUDA device, it is on cpu"):
+        ActingGraph(model.policy, 1, capture=True)
+
+
+def test_graph_acting_collects_the_greedy_actions_of_predict(tmp_path):
+    """
+    ARQ(graph_acting=True) with epsilon 0 and learning rate 0 (constant cells): the transitions it stores are the greedy
+    actions of predict replayed over the stored observations and episode starts; the model saves and loads.
+    """
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = ARQ(
+        "MlpPolicy", env, learning_rate=0.0, learning_starts=0, exploration_initial_eps=0.0, exploration_final_eps=0.0,
+        batch_size=8, context_size=3, graph_acting=True, policy_kwargs={"net_arch": [8, 6]}, seed=0, device="cpu",
+    )  # fmt: skip
+    model.learn(600)
+    buffer = model.replay_buffer
+    state, starts = None, np.ones(2, dtype=bool)
+    for t in range(buffer.pos):
+        actions, state = model.policy.predict(buffer.observations[t], state, starts)
+        np.testing.assert_array_equal(actions, buffer.actions[t, :, 0])
+        starts = buffer.dones[t].astype(bool)
+    assert buffer.dones[: buffer.pos].sum() >= 2
+    model.save(tmp_path / "model")
+    loaded = ARQ.load(tmp_path / "model", device="cpu")
+    assert loaded.graph_acting and loaded._acting_graph is None
