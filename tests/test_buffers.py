@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.utils import set_random_seed
 
+import sb3_arq.envs  # noqa: F401 (registers the MinAtar ids)
 from sb3_arq import ARQ
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 
@@ -191,21 +193,36 @@ def test_device_buffer_truncate_last_trajectory_matches_the_numpy_buffer():
     assert found.dones[4, 0] == 0.0
 
 
-def test_device_buffer_keeps_bool_observations_and_no_numpy_storage():
-    grid = spaces.Box(0, 1, (10, 10, 4), bool)  # MinAtar's observation space
-    buffer = DeviceContextReplayBuffer(50, grid, spaces.Discrete(6), device="cpu", n_envs=2, context_size=2)
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        obs, next_obs = rng.random((2, 10, 10, 4)) < 0.1, rng.random((2, 10, 10, 4)) < 0.1
-        buffer.add(obs, next_obs, np.array([1, 5]), np.ones(2), np.zeros(2), [{}, {}])
-    assert buffer.observations.dtype == buffer.next_observations.dtype == th.bool
-    np.testing.assert_array_equal(buffer.observations[29 % 25, 0].numpy(), obs[0])
-    data = buffer.sample(8)
-    numpy_data = ContextReplayBuffer(50, grid, spaces.Discrete(6), device="cpu", n_envs=2, context_size=2)
-    numpy_data.add(obs, next_obs, np.array([1, 5]), np.ones(2), np.zeros(2), [{}, {}])
-    assert data.observations.dtype == data.context_observations.dtype == numpy_data.sample(8).observations.dtype == th.bool
+def test_device_buffer_keeps_minatar_bool_observations_and_no_numpy_storage():
+    env = make_vec_env("MinAtar/Breakout-v1", n_envs=2, seed=0)
+    buffers = [
+        cls(50, env.observation_space, env.action_space, device="cpu", n_envs=2, context_size=2)
+        for cls in (ContextReplayBuffer, DeviceContextReplayBuffer)
+    ]
+    env.action_space.seed(0)
+    obs = env.reset()
+    for _ in range(40):  # wraps (25 slots per env); Breakout episodes of a random policy end within it
+        actions = np.array([env.action_space.sample() for _ in range(2)])
+        next_obs, rewards, dones, infos = env.step(actions)
+        final = np.stack(
+            [info["terminal_observation"] if done else o for o, done, info in zip(next_obs, dones, infos, strict=True)]
+        )
+        for buffer in buffers:
+            buffer.add(obs, final, actions, rewards, dones, infos)
+        obs = next_obs
+    env.close()
+    numpy_buffer, device_buffer = buffers
+    assert device_buffer.observations.dtype == device_buffer.next_observations.dtype == th.bool
+    assert device_buffer.observations.shape == (25, 2, 10, 10, 4) and device_buffer.observations.any()
+    assert numpy_buffer.dones.any()
+    slots, envs = np.meshgrid(stored_slots(numpy_buffer), np.arange(2), indexing="ij")
+    expected = numpy_buffer.samples_at(slots.ravel(), envs.ravel())
+    found = device_buffer.samples_at(th.as_tensor(slots.ravel()), th.as_tensor(envs.ravel()))
+    for name, x, y in zip(expected._fields, expected, found, strict=True):
+        assert x.dtype == y.dtype and th.equal(x, y), name
+    assert found.observations.dtype == found.context_observations.dtype == th.bool  # as ContextReplayBuffer's to_torch
     # No numpy copy of the storage: the only arrays left are the per-env step counters.
-    arrays = {name: value.shape for name, value in vars(buffer).items() if isinstance(value, np.ndarray)}
+    arrays = {name: value.shape for name, value in vars(device_buffer).items() if isinstance(value, np.ndarray)}
     assert arrays == {"_current_step": (2,)}
 
 
