@@ -1,9 +1,14 @@
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+from stable_baselines3.common.utils import set_random_seed
 
+import sb3_arq.envs  # noqa: F401 (registers the MinAtar ids)
 from sb3_arq import ARQ
-from sb3_arq.arq.buffers import ContextReplayBuffer
+from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 
 OBS_SPACE = spaces.Box(-np.inf, np.inf, (3,), np.float32)  # an observation says (env, episode, step)
 
@@ -114,3 +119,133 @@ def test_replay_buffer_save_load_round_trip(tmp_path):
 def test_bad_context_size():
     with pytest.raises(ValueError, match="context_size"):
         ContextReplayBuffer(10, OBS_SPACE, spaces.Discrete(2), context_size=-1)
+
+
+def fill_both(buffer_size: int, n_steps: int, context_size: int, obs_space=OBS_SPACE, n_envs: int = 3):
+    """A ContextReplayBuffer and a DeviceContextReplayBuffer fed the same episodes (terminations and truncations)."""
+    buffers = [
+        cls(buffer_size * n_envs, obs_space, spaces.Discrete(3), device="cpu", n_envs=n_envs, context_size=context_size)
+        for cls in (ContextReplayBuffer, DeviceContextReplayBuffer)
+    ]
+    for buffer in buffers:
+        fill(buffer, [[3, 7], [1, 2, 9], [40]], n_steps)
+    return buffers
+
+
+@pytest.mark.parametrize("context_size", [0, 1, 3])
+@pytest.mark.parametrize("buffer_size, n_steps", [(64, 40), (13, 40), (10, 10), (7, 23)])
+def test_device_buffer_gathers_what_the_numpy_buffer_gathers(context_size, buffer_size, n_steps):
+    numpy_buffer, device_buffer = fill_both(buffer_size, n_steps, context_size)
+    assert numpy_buffer.full == device_buffer.full == (n_steps >= buffer_size) and numpy_buffer.pos == device_buffer.pos
+    slots, envs = np.meshgrid(stored_slots(numpy_buffer), np.arange(3), indexing="ij")
+    slots, envs = slots.ravel(), envs.ravel()
+    expected = numpy_buffer.samples_at(slots, envs)
+    found = device_buffer.samples_at(th.as_tensor(slots), th.as_tensor(envs))
+    for name, x, y in zip(expected._fields, expected, found, strict=True):
+        if x is None:
+            assert y is None and context_size == 0, name
+        else:
+            assert x.dtype == y.dtype and th.equal(x, y), name
+    if context_size > 0:
+        np.testing.assert_array_equal(
+            numpy_buffer.window_indices(slots, envs), device_buffer.window_indices(th.as_tensor(slots), th.as_tensor(envs))
+        )
+
+
+@pytest.mark.parametrize("buffer_size, n_steps", [(10, 7), (10, 10), (10, 23), (10, 30)])
+def test_device_buffer_samples_exactly_the_slots_the_numpy_buffer_samples(buffer_size, n_steps):
+    numpy_buffer, device_buffer = fill_both(buffer_size, n_steps, 2)
+    written = range(min(n_steps + 1, buffer_size))  # (env, episode, step) observations: unique where written
+    slot_of = {tuple(device_buffer.observations[slot, env].tolist()): slot for slot in written for env in range(3)}
+    data = device_buffer.sample(4000)
+    sampled = {slot_of[tuple(obs)] for obs in data.observations.tolist()}
+    assert sampled == set(stored_slots(numpy_buffer).tolist())  # every valid slot, and only those (not pos when full)
+    assert {int(obs[0]) for obs in data.observations.tolist()} == {0, 1, 2}  # every env
+
+
+def test_device_buffer_rejects_what_it_cannot_sample():
+    buffer = DeviceContextReplayBuffer(20, OBS_SPACE, spaces.Discrete(2), device="cpu", context_size=2)
+    with pytest.raises(ValueError, match="no transition"):
+        buffer.sample(4)
+    fill(buffer, [[5]], 6)
+    normalize = type("VecNormalizeLike", (), {"norm_obs": True, "norm_reward": False})()
+    with pytest.raises(ValueError, match="VecNormalize"):
+        buffer.sample(4, env=normalize)
+
+
+def test_device_buffer_truncate_last_trajectory_matches_the_numpy_buffer():
+    buffers = [
+        cls(20, OBS_SPACE, spaces.Discrete(2), device="cpu", context_size=3)
+        for cls in (ContextReplayBuffer, DeviceContextReplayBuffer)
+    ]
+    for buffer in buffers:
+        fill(buffer, [[100]], 5)
+        buffer.truncate_last_trajectory()
+        for step in range(3):
+            obs, next_obs = np.array([[0, 7, step]], np.float32), np.array([[0, 7, step + 1]], np.float32)
+            buffer.add(obs, next_obs, np.zeros((1, 1)), np.ones(1), np.zeros(1), [{}])
+    slots = np.arange(8)
+    expected = buffers[0].samples_at(slots, np.zeros(8, int))
+    found = buffers[1].samples_at(th.as_tensor(slots), th.zeros(8, dtype=th.int64))
+    for name, x, y in zip(expected._fields, expected, found, strict=True):
+        assert th.equal(x, y), name
+    np.testing.assert_array_equal(found.next_observations[4].numpy(), [0, 0, 5])
+    assert found.dones[4, 0] == 0.0
+
+
+def test_device_buffer_keeps_minatar_bool_observations_and_no_numpy_storage():
+    env = make_vec_env("MinAtar/Breakout-v1", n_envs=2, seed=0)
+    buffers = [
+        cls(50, env.observation_space, env.action_space, device="cpu", n_envs=2, context_size=2)
+        for cls in (ContextReplayBuffer, DeviceContextReplayBuffer)
+    ]
+    env.action_space.seed(0)
+    obs = env.reset()
+    for _ in range(40):  # wraps (25 slots per env); Breakout episodes of a random policy end within it
+        actions = np.array([env.action_space.sample() for _ in range(2)])
+        next_obs, rewards, dones, infos = env.step(actions)
+        final = np.stack(
+            [info["terminal_observation"] if done else o for o, done, info in zip(next_obs, dones, infos, strict=True)]
+        )
+        for buffer in buffers:
+            buffer.add(obs, final, actions, rewards, dones, infos)
+        obs = next_obs
+    env.close()
+    numpy_buffer, device_buffer = buffers
+    assert device_buffer.observations.dtype == device_buffer.next_observations.dtype == th.bool
+    assert device_buffer.observations.shape == (25, 2, 10, 10, 4) and device_buffer.observations.any()
+    assert numpy_buffer.dones.any()
+    slots, envs = np.meshgrid(stored_slots(numpy_buffer), np.arange(2), indexing="ij")
+    expected = numpy_buffer.samples_at(slots.ravel(), envs.ravel())
+    found = device_buffer.samples_at(th.as_tensor(slots.ravel()), th.as_tensor(envs.ravel()))
+    for name, x, y in zip(expected._fields, expected, found, strict=True):
+        assert x.dtype == y.dtype and th.equal(x, y), name
+    assert found.observations.dtype == found.context_observations.dtype == th.bool  # as ContextReplayBuffer's to_torch
+    # No numpy copy of the storage: the only arrays left are the per-env step counters.
+    arrays = {name: value.shape for name, value in vars(device_buffer).items() if isinstance(value, np.ndarray)}
+    assert arrays == {"_current_step": (2,)}
+
+
+def test_device_buffer_is_reproducible_and_round_trips_through_pickle(tmp_path):
+    def seeded_buffer():
+        set_random_seed(3)
+        return fill_both(13, 40, 3)[1]
+
+    a, b = seeded_buffer(), seeded_buffer()
+    save_to_pkl(tmp_path / "buffer.pkl", a)  # what model.save_replay_buffer does
+    restored = load_from_pkl(tmp_path / "buffer.pkl")
+    assert isinstance(restored.generator, th.Generator) and restored.pos == a.pos and restored.full
+    for data in zip(a.sample(64), b.sample(64), restored.sample(64), strict=True):
+        assert th.equal(data[0], data[1]) and th.equal(data[0], data[2])
+    assert not th.equal(a.sample(64).observations, seeded_buffer().sample(64).observations)  # the generator advances
+
+
+@pytest.mark.parametrize("buffer_class", [ContextReplayBuffer, DeviceContextReplayBuffer])
+def test_overwritten_slot_loses_its_truncation_flag(buffer_class):
+    """Without handle_timeout_termination, a truncate_last_trajectory() flag must not outlive its transition."""
+    buffer = buffer_class(4, OBS_SPACE, spaces.Discrete(2), device="cpu", handle_timeout_termination=False, context_size=0)
+    fill(buffer, [[100]], 2)
+    buffer.truncate_last_trajectory()
+    assert buffer.timeouts[1, 0] == 1.0
+    fill(buffer, [[100]], 4)  # wraps over slot 1
+    assert buffer.timeouts[1, 0] == 0.0
