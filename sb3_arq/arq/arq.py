@@ -17,7 +17,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from sb3_arq.arq.acting import ActingGraph
-from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
+from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples, DeviceContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
@@ -214,6 +214,24 @@ class ARQ(OffPolicyAlgorithm):
                 f"policy_kwargs has unknown key(s) {unknown}; {self.policy_class.__name__} takes {valid}. ARQ's cells read "
                 "the flattened observation: there is no features extractor or network architecture dict to pass."
             )
+        for name in ("graph_acting", "graph_update"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not (isinstance(self.replay_buffer_class, type) and issubclass(self.replay_buffer_class, ContextReplayBuffer)):
+            raise TypeError(
+                "replay_buffer_class must be ContextReplayBuffer or DeviceContextReplayBuffer (sb3_arq.arq.buffers): ARQ's "
+                f"training needs the observation windows of the contexts, got {self.replay_buffer_class!r}"
+            )
+        if self.graph_update and not issubclass(self.replay_buffer_class, DeviceContextReplayBuffer):
+            raise ValueError(
+                "graph_update=True needs replay_buffer_class=DeviceContextReplayBuffer (sb3_arq.arq.buffers): the "
+                f"captured update samples on the device, without host work; got {self.replay_buffer_class.__name__}"
+            )
+        if self.graph_update and self.compile_update in ("reduce-overhead", "max-autotune"):
+            raise ValueError(
+                f"compile_update={self.compile_update!r} makes CUDA graphs of its own, which cannot be captured inside "
+                "graph_update's: use compile_update=None or 'default' with graph_update=True"
+            )
         check_int("batch_size", self.batch_size, 1)
         check_int("buffer_size", self.buffer_size, 1)
         if self.buffer_size // self.n_envs < 2:
@@ -335,7 +353,8 @@ class ARQ(OffPolicyAlgorithm):
             if capture:
                 self.policy.optimizer.make_capturable()
             warmup = 3 if self._update_graph is None else 0  # a recapture needs no new warm-up
-            self._update_graph = CapturedStep(lambda: self._update(batch_size), capture, warmup)
+            generators = [self.replay_buffer.generator]  # the device buffer's sampling generator
+            self._update_graph = CapturedStep(lambda: self._update(batch_size), capture, warmup, generators)
             self._update_graph_key = key
         return self._update_graph
 
@@ -546,8 +565,16 @@ class ARQ(OffPolicyAlgorithm):
                 f"The replay buffer does not fit this model: {'; '.join(differing)}. Load it into a model with the same "
                 "context_size (and time connections), number of envs and spaces, or start with an empty buffer."
             )
-        buffer.device = self.device
+        if isinstance(buffer, DeviceContextReplayBuffer):
+            if buffer.observations.device.type != self.device.type:
+                raise ValueError(
+                    f"The DeviceContextReplayBuffer's storage is on {buffer.observations.device}, this model on "
+                    f"{self.device}: load it into a model on the device it was saved from."
+                )
+        else:
+            buffer.device = self.device
         self.replay_buffer = buffer
+        self._update_graph = None  # a captured update reads the old buffer's tensors
 
     def _excluded_save_params(self) -> list[str]:
         excluded = ["q_net", "q_net_target", "_last_context", "_compiled_cell_losses", "_acting_graph", "_update_graph"]

@@ -20,19 +20,24 @@ class CapturedStep(Generic[Output]):
     next call. The graph reads its inputs, and the parameters it uses, at fixed addresses: write new inputs into the
     static tensors in place, and do not reallocate the parameters (moving the model to another device needs a new
     ``CapturedStep``). RNG on the device works through the default CUDA generator (PyTorch advances its offset at
-    every replay).
+    every replay); another CUDA generator that the step draws from must be given in ``generators``.
 
     :param step: The step.
     :param capture: Capture it as a CUDA graph (the tensors must be on the current CUDA device); False runs it eagerly.
     :param warmup: Eager calls before the capture.
+    :param generators: Non-default CUDA generators the step draws from, registered with the graph
+        (``CUDAGraph.register_generator_state``) so that each replay advances them.
     """
 
-    def __init__(self, step: Callable[[], Output], capture: bool, warmup: int = 3):
+    def __init__(
+        self, step: Callable[[], Output], capture: bool, warmup: int = 3, generators: list[th.Generator] | None = None
+    ):
         if capture and not th.cuda.is_available():
             raise ValueError("capture=True needs CUDA, which is not available here")
         self.step = step
         self.capture = capture
         self.warmup = warmup
+        self.generators = [] if generators is None else generators
         self.calls = 0
         self.graph: th.cuda.CUDAGraph | None = None
         self.output: Output | None = None
@@ -50,6 +55,8 @@ class CapturedStep(Generic[Output]):
             return output
         if self.graph is None:
             self.graph = th.cuda.CUDAGraph()
+            for generator in self.generators:
+                self.graph.register_generator_state(generator)
             with th.cuda.graph(self.graph):
                 self.output = self.step()
         self.graph.replay()
