@@ -31,6 +31,7 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.throughput import timed_ms  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = {  # net_arch, batch size, as in throughput.py
     "breakout": {"net_arch": [400, 200, 200], "batch_size": 512},
@@ -59,21 +60,6 @@ def make_model(config: str, device: str, cell_product: str, device_buffer: bool,
         device=device,
         seed=0,
     )
-
-
-def timed_ms(fn, repeats: int, device: str) -> float:
-    """Median wall time of fn() in milliseconds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            th.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            th.cuda.synchronize()
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
 
 
 def peak_cuda_mb(device: str) -> float | None:

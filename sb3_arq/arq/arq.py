@@ -577,9 +577,8 @@ class ARQ(OffPolicyAlgorithm):
         self._update_graph = None  # a captured update reads the old buffer's tensors
 
     def _excluded_save_params(self) -> list[str]:
-        excluded = ["q_net", "q_net_target", "_last_context", "_compiled_cell_losses", "_acting_graph", "_update_graph"]
-        excluded.append("_update_graph_key")
-        return [*super()._excluded_save_params(), *excluded]
+        graphs = ["_compiled_cell_losses", "_acting_graph", "_update_graph", "_update_graph_key"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_last_context", *graphs]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
