@@ -31,7 +31,8 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.throughput import timed_ms  # noqa: E402
+from benchmarks.throughput import timed_ms
+
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = {  # net_arch, batch size, as in throughput.py
     "breakout": {"net_arch": [400, 200, 200], "batch_size": 512},
