@@ -54,6 +54,30 @@ def operands(width: int, lead: tuple, n_outputs: int, h_lead: tuple, generator: 
     return [z1 - z1.mean(dim=-1, keepdim=True), z2n, th.randn(*h_lead, width, generator=generator).to(device)]
 
 
+def timed_updates(update, device: str, repeats: int) -> dict:
+    """
+    Wall time of ``repeats`` calls of ``update`` after one warm-up (also Triton's compilation), the peak RSS before and
+    after them, and on a GPU the CUDA memory allocated before them and the peak while they ran.
+    """
+    rss_before = peak_rss_mb()
+    if device == "cuda":
+        th.cuda.synchronize()
+        th.cuda.reset_peak_memory_stats()
+        allocated_before = th.cuda.memory_allocated()
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        update()
+        if device == "cuda":
+            th.cuda.synchronize()
+        times.append(1000 * (time.perf_counter() - start))
+    result = {"times_ms": times[1:], "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
+    if device == "cuda":
+        result["cuda_inputs_mb"] = allocated_before / 2**20
+        result["cuda_peak_mb"] = th.cuda.max_memory_allocated() / 2**20
+    return result
+
+
 def measure_update(impl: str, device: str, threads: int, repeats: int) -> dict:
     """Time and peak memory of ``repeats`` whole updates of the published Breakout model (run in a process of its own)."""
     from benchmarks.throughput import CONFIGS, make_env
@@ -66,23 +90,7 @@ def measure_update(impl: str, device: str, threads: int, repeats: int) -> dict:
         context_size=10, policy_kwargs=policy_kwargs, device=device, seed=0,
     )  # fmt: skip
     model.learn(1000)  # random transitions only: the first update comes after learning_starts
-    rss_before = peak_rss_mb()
-    if device == "cuda":
-        th.cuda.synchronize()
-        th.cuda.reset_peak_memory_stats()
-        allocated_before = th.cuda.memory_allocated()
-    times = []
-    for _ in range(repeats + 1):  # the first is a warm-up
-        start = time.perf_counter()
-        model.train(1, BATCH)
-        if device == "cuda":
-            th.cuda.synchronize()
-        times.append(1000 * (time.perf_counter() - start))
-    result = {"times_ms": times[1:], "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
-    if device == "cuda":
-        result["cuda_inputs_mb"] = allocated_before / 2**20
-        result["cuda_peak_mb"] = th.cuda.max_memory_allocated() / 2**20
-    return result
+    return timed_updates(lambda: model.train(1, BATCH), device, repeats)
 
 
 def measure(impl: str, chunk_mib: int | None, tf32: bool, device: str, threads: int, repeats: int) -> dict:
@@ -99,11 +107,6 @@ def measure(impl: str, chunk_mib: int | None, tf32: bool, device: str, threads: 
         for width in WIDTHS
     ]
     kwargs = {"tf32": tf32, "chunk_bytes": chunk_mib * 2**20 if chunk_mib else None}
-    rss_before = peak_rss_mb()
-    if device == "cuda":
-        th.cuda.synchronize()
-        th.cuda.reset_peak_memory_stats()
-        allocated_before = th.cuda.memory_allocated()
 
     def update() -> None:
         for cell in cells:
@@ -112,19 +115,8 @@ def measure(impl: str, chunk_mib: int | None, tf32: bool, device: str, threads: 
             y = tanh_product(*cell["taken"], impl, **kwargs)
             loss = (y.square().mean(dim=-1) - target).square().mean()
             th.autograd.grad(loss, cell["taken"])
-        if device == "cuda":
-            th.cuda.synchronize()
 
-    times = []
-    for _ in range(repeats + 1):  # the first is a warm-up (and Triton's compilation)
-        start = time.perf_counter()
-        update()
-        times.append(1000 * (time.perf_counter() - start))
-    result = {"times_ms": times[1:], "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
-    if device == "cuda":
-        result["cuda_inputs_mb"] = allocated_before / 2**20
-        result["cuda_peak_mb"] = th.cuda.max_memory_allocated() / 2**20
-    return result
+    return timed_updates(update, device, repeats)
 
 
 def check_triton(device: str) -> list[dict]:

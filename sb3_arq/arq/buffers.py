@@ -91,6 +91,15 @@ class ContextReplayBuffer(ReplayBuffer):
         self.step_in_episode = np.zeros((self.buffer_size, self.n_envs), dtype=np.int32)
         self.final_observations: dict[tuple[int, int], np.ndarray] = {}  # (slot, env) -> observation after an episode end
 
+    def _advance_episode_steps(self, ended: np.ndarray) -> np.ndarray:
+        """
+        :param ended: Per env, whether the transition being added ends its episode.
+        :return: Each env's index in its episode of the transition being added; the counters move on (0 after an end).
+        """
+        steps = self._current_step
+        self._current_step = np.where(ended, 0, steps + 1).astype(np.int32)
+        return steps
+
     def add(
         self,
         obs: np.ndarray,
@@ -106,8 +115,7 @@ class ContextReplayBuffer(ReplayBuffer):
             self.final_observations.pop((self.pos, env_idx), None)
             if ended[env_idx]:
                 self.final_observations[(self.pos, env_idx)] = next_obs[env_idx].copy()
-        self.step_in_episode[self.pos] = self._current_step
-        self._current_step = np.where(ended, 0, self._current_step + 1).astype(np.int32)
+        self.step_in_episode[self.pos] = self._advance_episode_steps(ended)
         self.timeouts[self.pos] = 0.0  # ReplayBuffer.add sets it only with handle_timeout_termination
         super().add(obs, next_obs, action, reward, done, infos)
 
@@ -299,9 +307,8 @@ class DeviceContextReplayBuffer(ContextReplayBuffer):
         self.dones[self.pos] = th.as_tensor(np.asarray(done), device=self.device).reshape(self.n_envs)
         timeouts = [self.handle_timeout_termination and info.get("TimeLimit.truncated", False) for info in infos]
         self.timeouts[self.pos] = th.as_tensor(np.array(timeouts, dtype=np.float32), device=self.device)
-        self.step_in_episode[self.pos] = th.as_tensor(self._current_step, device=self.device)
         ended = np.asarray(done, dtype=bool).reshape(self.n_envs)
-        self._current_step = np.where(ended, 0, self._current_step + 1).astype(np.int32)
+        self.step_in_episode[self.pos] = th.as_tensor(self._advance_episode_steps(ended), device=self.device)
         self.pos += 1
         if self.pos == self.buffer_size:
             self.full = True
