@@ -5,6 +5,7 @@ whole training updates of the model (``--scope update``).
     python benchmarks/cell_product_memory.py                 # CPU: benchmarks/results/cell-product-memory-cpu.{json,md}
     python benchmarks/cell_product_memory.py --device cuda   # GPU: ...-cuda.{json,md}, with Triton checked first
     python benchmarks/cell_product_memory.py --scope update  # whole updates: ...-update-cpu.{json,md}
+    python benchmarks/cell_product_memory.py --scope update --model small  # ... of the small CPU model: ...-cpu-small
 
 At the published MinAtar Breakout sizes (batch 512, 3 actions, widths 400/200/200, 8 heads), one training update's
 products per cell: every action of the next states under no_grad (the TD target), the taken action with autograd,
@@ -21,6 +22,8 @@ the chunked implementation on these sizes; the script exits with an error if exa
 stand-in env of its sizes where MinAtar is not installed), fills its buffer with 1,000 random transitions (no update),
 then times whole ``train(1)`` updates: sampling, context replays, every cell's losses, backward, clipping and Adam.
 The peak RSS is then that of a process that builds the model and runs updates (parameters and Adam states included).
+``--model small``: the same with the small CPU configuration of ``benchmarks/throughput.py`` (widths [64, 64, 64],
+batch 64).
 """
 
 import argparse
@@ -41,6 +44,7 @@ RESULTS = Path(__file__).parent / "results"
 BATCH, N_ACTIONS, N_HEADS = 512, 3, 8
 WIDTHS = (400, 200, 200)  # the cells' widths d; their inputs (1000, 1200, 800) do not enter the product
 TOLERANCE = 1e-4  # Triton (exact float32) against chunked, relative to the largest entry
+MODELS = {"published": "MinAtar Breakout", "small": "small (CPU)"}  # --model of --scope update: benchmarks/throughput.py
 
 
 def peak_rss_mb() -> float:
@@ -78,19 +82,20 @@ def timed_updates(update, device: str, repeats: int) -> dict:
     return result
 
 
-def measure_update(impl: str, device: str, threads: int, repeats: int) -> dict:
-    """Time and peak memory of ``repeats`` whole updates of the published Breakout model (run in a process of its own)."""
+def measure_update(impl: str, model_name: str, device: str, threads: int, repeats: int) -> dict:
+    """Time and peak memory of ``repeats`` whole updates of one model of ``MODELS`` (run in a process of its own)."""
     from benchmarks.throughput import CONFIGS, make_env
     from sb3_arq import ARQ
 
     th.set_num_threads(threads)
-    policy_kwargs = {"net_arch": list(WIDTHS), "n_heads": N_HEADS, "cell_product": impl}
+    config = CONFIGS[MODELS[model_name]]
+    policy_kwargs = {"net_arch": config["net_arch"], "n_heads": N_HEADS, "cell_product": impl}
     model = ARQ(
-        "MlpPolicy", make_env(CONFIGS["MinAtar Breakout"]), buffer_size=20_000, learning_starts=1000, batch_size=BATCH,
+        "MlpPolicy", make_env(config), buffer_size=20_000, learning_starts=1000, batch_size=config["batch_size"],
         context_size=10, policy_kwargs=policy_kwargs, device=device, seed=0,
     )  # fmt: skip
     model.learn(1000)  # random transitions only: the first update comes after learning_starts
-    return timed_updates(lambda: model.train(1, BATCH), device, repeats)
+    return timed_updates(lambda: model.train(1, config["batch_size"]), device, repeats)
 
 
 def measure(impl: str, chunk_mib: int | None, tf32: bool, device: str, threads: int, repeats: int) -> dict:
@@ -181,15 +186,21 @@ UNITS = {"product": "update's products", "update": "update"}
 
 
 def scope_text(report: dict) -> str:
-    sizes = f"the published MinAtar Breakout sizes (batch {BATCH}, {N_ACTIONS} actions, widths {list(WIDTHS)}, "
-    sizes += f"{N_HEADS} heads)"
     if report["scope"] == "update":
+        from benchmarks.throughput import CONFIGS
+
+        config = CONFIGS[MODELS[report["model"]]]
+        sizes = f"the {report['model']} MinAtar Breakout sizes (batch {config['batch_size']}, {N_ACTIONS} actions, widths "
+        sizes += f"{config['net_arch']}, {N_HEADS} heads)"
         return (
             f"Whole training updates (`model.train(1)`) of ARQ at {sizes}, context 10, in a process that built the model and "
             "filled its buffer with 1,000 transitions: sampling, the context replays, every cell's losses, backward, "
-            "clipping and Adam. `cell_product` is the implementation (chunked: its default chunk budget); the RSS before "
-            "the updates includes the model, its Adam states and the buffer."
+            "clipping and Adam. `cell_product` is the implementation (chunked: its default chunk budget; auto: what "
+            '`cell_product="auto"` picks on CPU, per product: chunked, or dense when the product\'s matrices all fit in '
+            "one chunk); the RSS before the updates includes the model, its Adam states and the buffer."
         )
+    sizes = f"the published MinAtar Breakout sizes (batch {BATCH}, {N_ACTIONS} actions, widths {list(WIDTHS)}, "
+    sizes += f"{N_HEADS} heads)"
     return (
         f"Products of one training update at {sizes}: per cell, y for every action of the next states under no_grad, y "
         "for the taken action with autograd, and the backward pass. **The product alone**: the projections, "
@@ -241,6 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--scope", default="product", choices=["product", "update"], help="the product alone, or updates")
+    parser.add_argument("--model", default="published", choices=list(MODELS), help="the model of --scope update")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2: this CPU machine's core count)")
     parser.add_argument("--repeats", type=int, default=3, help="timed updates per process")
     parser.add_argument("--rounds", type=int, default=3, help="turns of every implementation")
@@ -249,8 +261,8 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
     if args.scope == "update":
-        impls = [("dense", None, False), ("chunked", None, False)]
-        impls += [("triton", None, False)] if args.device == "cuda" else []
+        fused = "triton" if args.device == "cuda" else "auto"  # what "auto" picks on CUDA is triton
+        impls = [("dense", None, False), ("chunked", None, False), (fused, None, False)]
     elif args.device == "cuda":
         impls = [("dense", None, False), ("chunked", None, False), ("triton", None, False), ("triton", None, True)]
     else:
@@ -261,7 +273,7 @@ def main() -> None:
 
     def run(impl: tuple) -> dict:
         if args.scope == "update":
-            return in_subprocess(measure_update, impl[0], args.device, args.threads, args.repeats)
+            return in_subprocess(measure_update, impl[0], args.model, args.device, args.threads, args.repeats)
         return in_subprocess(measure, *impl, args.device, args.threads, args.repeats)
 
     runs = [[run(impl) for impl in impls] for _ in range(args.rounds)]
@@ -269,6 +281,7 @@ def main() -> None:
         "command": " ".join(["python", *sys.argv]),
         "device": args.device,
         "scope": args.scope,
+        "model": args.model,
         "device_name": device_name,
         "torch": th.__version__,
         "threads": args.threads,
@@ -281,6 +294,7 @@ def main() -> None:
         "results": [summary(impl, [round_[i] for round_ in runs]) for i, impl in enumerate(impls)],
     }
     name = "cell-product-memory-" + ("update-" if args.scope == "update" else "") + args.device
+    name += "-small" if args.scope == "update" and args.model == "small" else ""
     name += f"-{args.tag}" if args.tag else ""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")

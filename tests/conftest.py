@@ -1,8 +1,11 @@
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch as th
 
 import sb3_arq
@@ -14,6 +17,9 @@ th.set_num_threads(1)
 
 # Directory that the tested sb3_arq was imported from (the repository, or site-packages for a regular install)
 SB3_ARQ_IMPORT_ROOT = Path(sb3_arq.__file__).resolve().parents[1]
+HOOK_PTH = "sb3_arq_zoo_hook.pth"
+# The classic-control entries of hyperparams/arq.yml
+CLASSIC_CONTROL_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 
 
 def zoo_env(**extra: str) -> dict[str, str]:
@@ -68,3 +74,55 @@ SMALL = {"learning_starts": 200, "batch_size": 16, "context_size": 3, "policy_kw
 def small_model(env="CartPole-v1", **kwargs) -> ARQ:
     """ARQ with the ``SMALL`` settings (overridden by ``kwargs``), on the CPU, seed 0."""
     return ARQ("MlpPolicy", env, **{**SMALL, **kwargs}, device="cpu", seed=0)
+
+
+SITE_DIRS = [Path(directory) for directory in [*site.getsitepackages(), site.getusersitepackages()]]
+
+
+def sb3_arq_is_installed() -> bool:
+    """:return: Whether sb3-arq is installed (regular or editable) in this interpreter's site-packages."""
+    return any(any(directory.glob("sb3_arq-*.dist-info")) for directory in SITE_DIRS)
+
+
+# Installed without the .pth file is a packaging bug (or an install older than the hook: reinstall): the tests that
+# need the hook then run and fail rather than skip
+requires_hook = pytest.mark.skipif(
+    not sb3_arq_is_installed() and not any((directory / HOOK_PTH).is_file() for directory in SITE_DIRS),
+    reason="sb3-arq is not installed (pip install -e .), so its rl-zoo3 import hook is not active",
+)
+
+
+def zoo_train(
+    log_folder: Path, algo: str, env_id: str, n_timesteps: int, eval_freq: int, eval_episodes: int, *extra: str, **extra_env
+) -> subprocess.CompletedProcess:
+    """
+    ``python -m rl_zoo3.train`` with evaluation on, seed 0, one torch thread.
+
+    :param extra: More command line arguments.
+    :param extra_env: Extra environment variables.
+    :return: The finished process.
+    """
+    args = ["-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "-f", str(log_folder), "--seed", "0"]
+    args += ["-n", str(n_timesteps), "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes)]
+    return run_python([*args, "--num-threads", "1", *extra], cwd=log_folder, **extra_env)
+
+
+def check_run(log_folder: Path, algo: str, env_id: str, eval_timesteps: list[int], eval_episodes: int) -> Path:
+    """
+    Assert rl-zoo3's outputs: the run folder, ``evaluations.npz``, the saved models, the monitor and the config.
+
+    :return: Path of the saved (final) model.
+    """
+    env_name = env_id.replace("/", "-")
+    run_dir = log_folder / algo / f"{env_name}_1"
+    assert run_dir.is_dir(), sorted(str(p) for p in log_folder.rglob("*"))
+    evaluations = np.load(run_dir / "evaluations.npz")
+    np.testing.assert_array_equal(evaluations["timesteps"], eval_timesteps)
+    assert evaluations["results"].shape == (len(eval_timesteps), eval_episodes)
+    assert np.isfinite(evaluations["results"]).all()
+    assert (run_dir / "0.monitor.csv").is_file() and (run_dir / "best_model.zip").is_file()
+    for name in ("config.yml", "args.yml", "command.txt"):
+        assert (run_dir / env_name / name).is_file()
+    model_path = run_dir / f"{env_name}.zip"
+    assert model_path.is_file()
+    return model_path

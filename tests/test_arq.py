@@ -227,8 +227,9 @@ def test_negative_rewards_warn_once():
 
 @pytest.mark.parametrize("cell_product", ["chunked", "auto", "triton"])
 def test_training_with_each_cell_product_matches_dense(cell_product):
-    """From the same seed, 20 updates with the chunked product (what "auto" and, without CUDA, "triton" use on this
-    CPU) leave the same parameters as with the dense one, to float32 round-off."""
+    """From the same seed, 20 updates with the chunked product, "auto" (on this CPU: dense, since the small model's
+    products fit in one chunk) and "triton" (chunked without CUDA) leave the same parameters as with the dense one, to
+    float32 round-off."""
     models = {}
     for product in ("dense", cell_product):
         models[product] = small_model(policy_kwargs={**SMALL["policy_kwargs"], "cell_product": product})

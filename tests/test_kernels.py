@@ -130,10 +130,15 @@ def test_resolve_impl(caplog, monkeypatch):
     # Each message is reported once per process: start from none reported (other test files may have run here before)
     monkeypatch.setattr(sb3_arq.kernels.product, "_reported", set())
     with caplog.at_level(logging.INFO, logger="sb3_arq.kernels.product"):
+        # a product whose matrices all fit in one chunk gains nothing from chunking: dense (no recomputation)
+        z1c, z2n, h = th.randn(4, 8, 5), th.randn(4, 8, 5), th.randn(4, 5)  # 4 rows of 5 x 5 float32: 400 bytes
+        tanh_product(z1c, z2n, h, "auto", chunk_bytes=400)
+        tanh_product(z1c, z2n, h, "auto", chunk_bytes=399)
         assert resolve_impl("auto", th.device("cpu"), th.float32) == "chunked"
-        assert resolve_impl("auto", th.device("cpu"), th.float32) == "chunked"
+        assert resolve_impl("auto", th.device("cpu"), th.float32, fits_one_chunk=True) == "dense"
     assert [record.getMessage() for record in caplog.records] == [
-        "cell_product='auto' uses 'chunked' on cpu torch.float32 (the tensors are on cpu, not CUDA)"
+        "cell_product='auto' uses 'dense' on cpu torch.float32 (the tensors are on cpu, not CUDA; all rows fit in one chunk)",
+        "cell_product='auto' uses 'chunked' on cpu torch.float32 (the tensors are on cpu, not CUDA)",
     ]
     assert resolve_impl("dense", th.device("cpu"), th.float32) == "dense"
     assert resolve_impl("chunked", th.device("cpu"), th.float64) == "chunked"

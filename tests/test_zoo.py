@@ -7,7 +7,6 @@ are skipped, with a reason, when it is not.
 """
 
 import shutil
-import site
 import subprocess
 import zipfile
 from argparse import Namespace
@@ -31,12 +30,9 @@ from sb3_arq import ARQ
 from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS, MinAtarCNN
 from sb3_arq.zoo import hyperparams_path
 from sb3_arq.zoo.exp_manager import ARQExperimentManager
-from tests.conftest import run_python
+from tests.conftest import CLASSIC_CONTROL_IDS, HOOK_PTH, check_run, requires_hook, run_python, zoo_train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HOOK_PTH = "sb3_arq_zoo_hook.pth"
-# The classic-control entries of hyperparams/arq.yml
-CLASSIC_CONTROL_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 
 ARQ_SMOKE = [
     "-params",
@@ -46,58 +42,6 @@ ARQ_SMOKE = [
     "context_size:2",
     "policy_kwargs:dict(net_arch=[32, 32])",
 ]
-
-
-SITE_DIRS = [Path(directory) for directory in [*site.getsitepackages(), site.getusersitepackages()]]
-
-
-def sb3_arq_is_installed() -> bool:
-    """:return: Whether sb3-arq is installed (regular or editable) in this interpreter's site-packages."""
-    return any(any(directory.glob("sb3_arq-*.dist-info")) for directory in SITE_DIRS)
-
-
-# Installed without the .pth file is a packaging bug (or an install older than the hook: reinstall): the tests that
-# need the hook then run and fail rather than skip
-requires_hook = pytest.mark.skipif(
-    not sb3_arq_is_installed() and not any((directory / HOOK_PTH).is_file() for directory in SITE_DIRS),
-    reason="sb3-arq is not installed (pip install -e .), so its rl-zoo3 import hook is not active",
-)
-
-
-def zoo_train(
-    log_folder: Path, algo: str, env_id: str, n_timesteps: int, eval_freq: int, eval_episodes: int, *extra: str, **extra_env
-) -> subprocess.CompletedProcess:
-    """
-    ``python -m rl_zoo3.train`` with evaluation on, seed 0, one torch thread.
-
-    :param extra: More command line arguments.
-    :param extra_env: Extra environment variables.
-    :return: The finished process.
-    """
-    args = ["-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "-f", str(log_folder), "--seed", "0"]
-    args += ["-n", str(n_timesteps), "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes)]
-    return run_python([*args, "--num-threads", "1", *extra], cwd=log_folder, **extra_env)
-
-
-def check_run(log_folder: Path, algo: str, env_id: str, eval_timesteps: list[int], eval_episodes: int) -> Path:
-    """
-    Assert rl-zoo3's outputs: the run folder, ``evaluations.npz``, the saved models, the monitor and the config.
-
-    :return: Path of the saved (final) model.
-    """
-    env_name = env_id.replace("/", "-")
-    run_dir = log_folder / algo / f"{env_name}_1"
-    assert run_dir.is_dir(), sorted(str(p) for p in log_folder.rglob("*"))
-    evaluations = np.load(run_dir / "evaluations.npz")
-    np.testing.assert_array_equal(evaluations["timesteps"], eval_timesteps)
-    assert evaluations["results"].shape == (len(eval_timesteps), eval_episodes)
-    assert np.isfinite(evaluations["results"]).all()
-    assert (run_dir / "0.monitor.csv").is_file() and (run_dir / "best_model.zip").is_file()
-    for name in ("config.yml", "args.yml", "command.txt"):
-        assert (run_dir / env_name / name).is_file()
-    model_path = run_dir / f"{env_name}.zip"
-    assert model_path.is_file()
-    return model_path
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,8 @@ class ARQPolicy(BasePolicy):
         docs/kernels.md): "dense" (plain autograd: keeps one d x d matrix per sample and action for the backward
         pass; the default, and the path every published number of this package was measured with), "chunked"
         (PyTorch, recomputes the matrices chunk by chunk in the backward pass: a fraction of the memory), "triton"
-        (fused CUDA kernels; not yet measured on a GPU) or "auto" (triton on CUDA when it imports, else chunked).
+        (fused CUDA kernels; not yet measured on a GPU) or "auto" (triton on CUDA when it imports, else chunked, or
+        dense for a product whose matrices all fit in one chunk).
     :param normalize_images: Scale uint8 image observations to [0, 1] before flattening, as every SB3 policy does
         (other observations, e.g. MinAtar's bool grids, are not scaled).
     :param optimizer_class: Optimizer of every cell.

@@ -52,16 +52,19 @@ def _report_once(message: str, warn: bool) -> None:
         logger.info(message)
 
 
-def resolve_impl(impl: str, device: th.device, dtype: th.dtype) -> str:
+def resolve_impl(impl: str, device: th.device, dtype: th.dtype, fits_one_chunk: bool = False) -> str:
     """
     The implementation that ``tanh_product`` uses for tensors of this device and dtype.
 
-    ``"auto"``: ``"triton"`` on CUDA float32 tensors when Triton imports, else ``"chunked"`` (logged once at INFO).
-    ``"triton"`` where the kernels cannot run: ``"chunked"``, with a warning (once) saying why.
+    ``"auto"``: ``"triton"`` on CUDA float32 tensors when Triton imports; else ``"chunked"``, or ``"dense"`` when the
+    R x d matrices of all rows fit in one chunk (chunking would save no memory, and it recomputes M in the backward
+    pass); the choice is logged once at INFO. ``"triton"`` where the kernels cannot run: ``"chunked"``, with a warning
+    (once) saying why.
 
     :param impl: ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"``.
     :param device: Device of the tensors.
     :param dtype: Their dtype.
+    :param fits_one_chunk: Whether the R x d matrices of all rows fit in one chunk's memory budget.
     :return: ``"triton"``, ``"chunked"`` or ``"dense"``.
     """
     if impl not in IMPLS:
@@ -74,8 +77,12 @@ def resolve_impl(impl: str, device: th.device, dtype: th.dtype) -> str:
             _report_once(f"cell_product='triton' cannot run here ({unusable}): using 'chunked' instead", warn=True)
             return "chunked"
         return "triton"
-    choice = "chunked" if unusable else "triton"
-    because = f" ({unusable})" if unusable else ""
+    if not unusable:
+        choice, because = "triton", ""
+    elif fits_one_chunk:
+        choice, because = "dense", f" ({unusable}; all rows fit in one chunk)"
+    else:
+        choice, because = "chunked", f" ({unusable})"
     _report_once(f"cell_product='auto' uses {choice!r} on {device.type} {dtype}{because}", warn=False)
     return choice
 
@@ -129,11 +136,12 @@ def tanh_product(
         chunk_bytes = default_chunk_bytes(z1c.device)
     elif chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive number of bytes (or None for the default), got {chunk_bytes}")
-    impl = resolve_impl(impl, z1c.device, z1c.dtype)
-    if impl == "dense":
-        return dense_tanh_product(z1c, z2n, h)
     (n_heads, width), n_outputs = z1c.shape[-2:], z2n.shape[-1]
     batch = th.broadcast_shapes(z1c.shape[:-2], z2n.shape[:-2], h.shape[:-1])
+    fits_one_chunk = batch.numel() * n_outputs * width * z1c.element_size() <= chunk_bytes
+    impl = resolve_impl(impl, z1c.device, z1c.dtype, fits_one_chunk)
+    if impl == "dense":
+        return dense_tanh_product(z1c, z2n, h)
     # expand/reshape stay outside the op: autograd sums the gradients of broadcast inputs back to their shapes
     flat = [
         z1c.expand(*batch, n_heads, width).reshape(-1, n_heads, width).contiguous(),
