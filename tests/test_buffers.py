@@ -240,6 +240,16 @@ def test_device_buffer_is_reproducible_and_round_trips_through_pickle(tmp_path):
     assert not th.equal(a.sample(64).observations, seeded_buffer().sample(64).observations)  # the generator advances
 
 
+def test_device_buffer_leaves_the_initial_parameters_as_the_numpy_buffer_does():
+    """Seeding the buffer's generator draws from torch's global RNG without advancing it: same seed, same policy."""
+    models = [
+        ARQ("MlpPolicy", "CartPole-v1", replay_buffer_class=cls, learning_starts=10, seed=5, device="cpu")
+        for cls in (ContextReplayBuffer, DeviceContextReplayBuffer)
+    ]
+    pairs = list(zip(*(model.policy.state_dict().values() for model in models), strict=True))
+    assert all(th.equal(a, b) for a, b in pairs)
+
+
 @pytest.mark.parametrize("buffer_class", [ContextReplayBuffer, DeviceContextReplayBuffer])
 def test_overwritten_slot_loses_its_truncation_flag(buffer_class):
     """Without handle_timeout_termination, a truncate_last_trajectory() flag must not outlive its transition."""

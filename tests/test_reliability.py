@@ -58,7 +58,7 @@ def test_load_replay_buffer_refuses_what_does_not_fit(tmp_path):
         ({"target_update_interval": 0}, r"target_update_interval must be an int >= 1, got 0"),
         ({"train_freq": 0}, r"train_freq must be an int >= 1, got 0"),
         ({"train_freq": (2, "epoch")}, r'train_freq must be an int >= 1 or a tuple \(n, "step" \| "episode"\)'),
-        ({"gradient_steps": 0}, r"gradient_steps must be an int >= 1 or -1, got 0"),
+        ({"gradient_steps": -2}, r"gradient_steps must be an int >= 0 or -1, got -2"),
         ({"learning_rate": -1e-3}, r"learning_rate must be in \[0.0, inf\], got -0.001"),
         ({"exploration_final_eps": 2.0}, r"exploration_final_eps must be in \[0.0, 1.0\]"),
         ({"context_size": 0}, r"context_size must be an int >= 1, got 0"),
@@ -67,6 +67,15 @@ def test_load_replay_buffer_refuses_what_does_not_fit(tmp_path):
 def test_numbers_are_checked_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ARQ("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_gradient_steps_zero_collects_without_updating():
+    """As in SB3's off-policy algorithms: 0 gradient steps fill the replay buffer and update nothing."""
+    model = ARQ("MlpPolicy", "CartPole-v1", gradient_steps=0, learning_starts=10, device="cpu", seed=0)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(60)
+    assert model.replay_buffer.size() == 60 and model._n_updates == 0
+    assert all(th.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
 
 
 class NaNAfterEnv(gym.Env):

@@ -59,7 +59,7 @@ class ARQ(OffPolicyAlgorithm):
     :param tau: Target update coefficient (1 for a hard copy).
     :param gamma: Discount factor.
     :param train_freq: Update the model every ``train_freq`` steps (or ``(n, "episode")``).
-    :param gradient_steps: Gradient steps per rollout (-1: as many as env steps collected).
+    :param gradient_steps: Gradient steps per rollout (-1: as many as env steps collected; 0: collect only, as in SB3).
     :param target_update_interval: Update the target cells every ``target_update_interval`` environment steps.
     :param exploration_fraction: Fraction of the run, after ``learning_starts``, over which epsilon is annealed.
     :param exploration_initial_eps: Epsilon when the annealing starts (it is 1 during ``learning_starts``).
@@ -240,7 +240,7 @@ class ARQ(OffPolicyAlgorithm):
                 f"env(s), got {self.buffer_size}"
             )
         check_int("learning_starts", self.learning_starts, 0)
-        check_int("gradient_steps", self.gradient_steps, 1, allowed=(-1,))
+        check_int("gradient_steps", self.gradient_steps, 0, allowed=(-1,))
         check_int("target_update_interval", self.target_update_interval, 1)
         check_int("context_size", self.context_size, 1)
         check_train_freq(self.train_freq.frequency if isinstance(self.train_freq, TrainFreq) else self.train_freq)

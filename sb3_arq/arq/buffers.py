@@ -222,10 +222,10 @@ class DeviceContextReplayBuffer(ContextReplayBuffer):
     ``ContextReplayBuffer``). ``add()`` copies each field to the device (one copy per field and step).
 
     The random draws come from the buffer's own ``th.Generator`` on ``device`` (``generator``), seeded at
-    construction by one draw from torch's global RNG: ``set_random_seed`` (which SB3 calls with the model's ``seed``
-    before creating the buffer) makes the samples reproducible; that draw also advances torch's global RNG. The fill
-    level (oldest slot, number of slots that can be sampled) is also kept as 0-d tensors on ``device``, updated in
-    place by ``add()``.
+    construction by one draw from torch's global RNG that leaves that RNG as it was: ``set_random_seed`` (which SB3 calls
+    with the model's ``seed`` before creating the buffer) makes the samples reproducible, and a model seeded alike
+    starts from the same parameters with either buffer. The fill level (oldest slot, number of slots that can be
+    sampled) is also kept as 0-d tensors on ``device``, updated in place by ``add()``.
 
     Not supported: ``VecNormalize`` with observation or reward normalisation (``sample(env=...)`` raises a
     ValueError); loading a saved buffer onto another device (the buffer is pickled with its tensors, a CUDA buffer
@@ -274,7 +274,8 @@ class DeviceContextReplayBuffer(ContextReplayBuffer):
         self.timeouts = th.zeros(slots, dtype=th.float32, device=self.device)
         self.step_in_episode = th.zeros(slots, dtype=th.int32, device=self.device)
         self.generator = th.Generator(device=self.device)
-        self.generator.manual_seed(int(th.randint(0, 2**62, ())))
+        with th.random.fork_rng(devices=[]):  # the global RNG, which initialises the policy next, is left as it was
+            self.generator.manual_seed(int(th.randint(0, 2**62, ())))
         self._device_oldest_slot = th.zeros((), dtype=th.int64, device=self.device)
         self._device_n_slots = th.zeros((), dtype=th.int64, device=self.device)
 
