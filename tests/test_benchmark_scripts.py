@@ -1,0 +1,58 @@
+"""
+The fast-path benchmark scripts that ``benchmarks/gpu_check.sh`` runs on a GPU, run here on the CPU at their small
+sizes, so that a change that breaks them shows in CI instead of on the one GPU run. Their CUDA branches (capture,
+Triton at the published sizes, CUDA memory) run only there.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, *args: str) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{name}", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_graph_check_runs_and_the_fast_paths_agree(tmp_path):
+    run_script(
+        "graph_check.py", "--config", "small", "--seconds", "1", "--updates", "2", "--repeats", "2", "--out", str(tmp_path)
+    )
+    report = json.loads((tmp_path / "graph-check-cpu-small.json").read_text())
+    result = report["result"]
+    assert result["agreement_rel"] == 0.0  # on CPU the "captured" update runs eagerly: the same operations
+    for label in ("numpy_eager", "device_eager", "device_graph"):
+        assert result[f"update_ms_{label}"] > 0 and result[f"update_peak_cuda_mb_{label}"] is None
+    assert result["act_ms_predict"] > 0 and result["act_ms_graph"] > 0
+    assert result["train_updates_default"] > 0 and result["train_updates_fast"] > 0
+    assert "Agreement after 2 updates" in (tmp_path / "graph-check-cpu-small.md").read_text()
+
+
+def test_cell_product_memory_times_every_product_of_the_small_model(tmp_path):
+    args = (
+        "--scope",
+        "update",
+        "--model",
+        "small",
+        "--threads",
+        "1",
+        "--rounds",
+        "1",
+        "--repeats",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    run_script("cell_product_memory.py", *args)
+    report = json.loads((tmp_path / "cell-product-memory-update-cpu-small.json").read_text())
+    assert [r["impl"] for r in report["results"]] == ["dense", "chunked", "auto"]
+    for r in report["results"]:
+        assert r["min_ms"] > 0 and r["peak_rss_mb"] >= r["rss_before_mb"] > 0
+    assert (tmp_path / "cell-product-memory-update-cpu-small.md").exists()
