@@ -27,7 +27,7 @@ RESULTS = Path(__file__).parent / "results" / "first-tries-cpu.md"
 README = REPO_ROOT / "README.md"
 LOG_ROOT = "logs/benchmarks/first-tries"
 # (env id, evaluation interval) of the README's first-try commands
-TASKS = (("CartPole-v1", 2500), ("Acrobot-v1", 5000))
+TASKS = (("CartPole-v1", 2500), ("Acrobot-v1", 5000), ("MountainCar-v0", 20000))
 SEEDS = (0, 1)
 README_MARKERS = ("<!-- classic-measured:start -->", "<!-- classic-measured:end -->")
 
@@ -87,8 +87,8 @@ def main() -> None:
     note = (
         f"Measured by `python benchmarks/first_tries.py` on this {os.cpu_count()}-core x86_64 machine, shared with other "
         "jobs (the load average is in the table), one torch thread; the wall time includes the evaluations "
-        "(10 greedy episodes each). Returns: mean of the 10 episodes (CartPole-v1: 500 at most; Acrobot-v1: -1 per step "
-        "until the goal, -500 when the 500-step limit is reached)."
+        "(10 greedy episodes each). Returns: mean of the 10 episodes (CartPole-v1: 500 at most; Acrobot-v1 and "
+        "MountainCar-v0: -1 per step until the goal, -500 and -200 when the 500- and 200-step limits are reached)."
     )
     lines = ["# First-try commands on a CPU (classic control, `hyperparams/arq.yml`)", "", note, "", *summary, ""]
     lines += ["Commands (from the repository root):", "", "```bash", *[r["command"] for r in runs], "```", ""]
