@@ -22,9 +22,7 @@ def run_script(name: str, *args: str) -> None:
 
 
 def test_graph_check_runs_and_the_fast_paths_agree(tmp_path):
-    run_script(
-        "graph_check.py", "--config", "small", "--seconds", "1", "--updates", "2", "--repeats", "2", "--out", str(tmp_path)
-    )
+    run_script("graph_check.py", *"--config small --seconds 1 --updates 2 --repeats 2".split(), "--out", str(tmp_path))
     report = json.loads((tmp_path / "graph-check-cpu-small.json").read_text())
     result = report["result"]
     assert result["agreement_rel"] == 0.0  # on CPU the "captured" update runs eagerly: the same operations
@@ -36,21 +34,8 @@ def test_graph_check_runs_and_the_fast_paths_agree(tmp_path):
 
 
 def test_cell_product_memory_times_every_product_of_the_small_model(tmp_path):
-    args = (
-        "--scope",
-        "update",
-        "--model",
-        "small",
-        "--threads",
-        "1",
-        "--rounds",
-        "1",
-        "--repeats",
-        "1",
-        "--out",
-        str(tmp_path),
-    )
-    run_script("cell_product_memory.py", *args)
+    args = "--scope update --model small --threads 1 --rounds 1 --repeats 1".split()
+    run_script("cell_product_memory.py", *args, "--out", str(tmp_path))
     report = json.loads((tmp_path / "cell-product-memory-update-cpu-small.json").read_text())
     assert [r["impl"] for r in report["results"]] == ["dense", "chunked", "auto"]
     for r in report["results"]:
