@@ -2,8 +2,11 @@
 The grids of ``benchmarks/learning.py``: {variants} x {tasks} x {seeds}, each a set of ordinary rl-zoo3 runs.
 
 A grid is the base settings (``BASE``) with its own overrides, its variants (an algorithm with its ``-params``
-overrides, its packaged hyperparameter file and its evaluation), blocks of {variants} x {tasks} (a block's ``seeds``
-replaces the grid's) and the list of what differs from the published settings (printed in the report).
+overrides and its packaged hyperparameter file), blocks of {variants} x {tasks} (a block's ``seeds`` replaces the
+grid's), optional per-task settings (``per_task``: a task's ``n_timesteps``, ``eval_freq`` and ``target`` return) and
+the list of what differs from the published settings (printed in the report). A grid has one evaluation protocol for
+all its discrete-action algorithms (``evaluation``: "paper", 10 episodes with epsilon 0.05 as in the paper, or
+"greedy", rl-zoo3's deterministic evaluation); continuous-action algorithms (SAC) are evaluated greedily.
 """
 
 from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
@@ -11,12 +14,12 @@ from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
 BREAKOUT, SPACE_INVADERS = "MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"
 
 
-def variant(label: str, algo: str, conf: str | None = None, paper_eval: bool = False, **params) -> dict:
+def variant(label: str, algo: str, conf: str | None = None, **params) -> dict:
     """
     One algorithm with its settings: ``params`` are rl-zoo3 ``-params`` overrides (python values), ``conf`` a packaged
-    hyperparameter file (None: rl-zoo3's, for ``arq`` sb3-arq's), ``paper_eval`` the epsilon-0.05 evaluation.
+    hyperparameter file (None: rl-zoo3's, for ``arq`` sb3-arq's).
     """
-    return {"label": label, "algo": algo, "params": params, "conf": conf, "paper_eval": paper_eval}
+    return {"label": label, "algo": algo, "params": params, "conf": conf}
 
 
 # The ARQ variants of the paper's ablation: the policy option each adds
@@ -45,17 +48,25 @@ def paper_variant(name: str) -> dict:
     """An ARQ variant at the published settings (hyperparams/arq.yml), evaluated with epsilon 0.05."""
     label, options = ARQ_VARIANTS[name]
     policy = {"policy_kwargs": {"net_arch": [400, 200, 200], "n_heads": 8, **options}} if options else {}
-    return variant(label, "arq", paper_eval=True, **policy)
+    return variant(label, "arq", **policy)
 
 
 # Every grid: these settings unless it says otherwise. Its runs are blocks of {variants} x {tasks} x {seeds} (a block's
 # "seeds" replaces the grid's), run block by block, seed by seed (so a cut-short grid has whole seeds).
 BASE = dict(n_timesteps=4_000_000, eval_freq=200_000, eval_episodes=10, seeds=[0, 1, 2, 3, 4], num_threads=-1, device="auto")
+BASE["evaluation"], BASE["per_task"] = "paper", {}
+# The classic-control first tries: ARQ's entries of hyperparams/arq.yml against rl-zoo3's own tuned DQN entries, at ARQ's
+# budget of each task (rl-zoo3's DQN entries run 5e4, 1e5 and 1.2e5 steps); targets of the final greedy return
+CLASSIC = {
+    "CartPole-v1": {"n_timesteps": 20_000, "eval_freq": 5_000, "target": 475},
+    "Acrobot-v1": {"n_timesteps": 30_000, "eval_freq": 5_000, "target": -100},
+    "MountainCar-v0": {"n_timesteps": 120_000, "eval_freq": 20_000, "target": -130},
+}
 GRIDS = {
     "cpu": {
         **BASE,
         "description": "ARQ vs DQN and the ARQ ablations on MinAtar Breakout at a CPU budget (one core, about an hour)",
-        **dict(n_timesteps=CPU_STEPS, eval_freq=3_000, seeds=[0, 1, 2], num_threads=1, device="cpu"),
+        **dict(n_timesteps=CPU_STEPS, eval_freq=3_000, seeds=[0, 1, 2], num_threads=1, device="cpu", evaluation="greedy"),
         "variants": {
             "arq": cpu_variant("arq"),
             "dqn": variant("DQN", "dqn", conf="dqn", **CPU_DQN),
@@ -76,7 +87,7 @@ GRIDS = {
             "buffer 100k, centred RMSProp 2.5e-4, train every step, target copy every 1000 steps) with epsilon 1.0 -> "
             "0.1 ending at step 4,500 like ARQ's (exploration_fraction 0.15; published: over the first 100k steps).",
             "ARQ variants (ablations) on Breakout only, with the reduced ARQ settings above, 2 seeds (0, 1) instead of 3.",
-            "Evaluation greedy (rl-zoo3's), not the paper's epsilon 0.05.",
+            "Evaluation greedy (rl-zoo3's) for every variant, not the paper's epsilon 0.05.",
             "One process at a time, one torch thread (OMP_NUM_THREADS=1, --num-threads 1), on a 2-core machine shared "
             "with other work.",
         ],
@@ -86,8 +97,8 @@ GRIDS = {
         "description": "The paper's comparison: ARQ vs DQN and QR-DQN on MinAtar, ARQ vs SAC on DeepMind Control",
         "variants": {
             "arq": paper_variant("arq"),
-            "dqn": variant("DQN", "dqn", conf="dqn", paper_eval=True),
-            "qrdqn": variant("QR-DQN", "qrdqn", conf="qrdqn", paper_eval=True),
+            "dqn": variant("DQN", "dqn", conf="dqn"),
+            "qrdqn": variant("QR-DQN", "qrdqn", conf="qrdqn"),
             "sac": variant("SAC", "sac", conf="sac"),
         },
         "blocks": [
@@ -111,6 +122,24 @@ GRIDS = {
             "evaluation with epsilon 0.05 as in the paper."
         ],
     },
+    "classic": {
+        **BASE,
+        "description": "ARQ's classic-control first tries (hyperparams/arq.yml) against SB3 DQN with rl-zoo3's tuned "
+        "entries, same budget, 10 seeds",
+        **dict(eval_episodes=10, seeds=list(range(10)), num_threads=1, device="cpu", evaluation="greedy"),
+        "per_task": CLASSIC,
+        "variants": {"arq": variant("ARQ", "arq"), "dqn": variant("DQN (rl-zoo3's tuned entry)", "dqn")},
+        "blocks": [{"variants": ["arq", "dqn"], "tasks": [env_id]} for env_id in CLASSIC],
+        "reductions": [
+            "Not the paper's tasks: classic control at CPU budgets. ARQ runs its entry of hyperparams/arq.yml, DQN "
+            "rl-zoo3's own tuned entry (rl_zoo3/hyperparams/dqn.yml), both for ARQ's budget of the task (rl-zoo3's DQN "
+            "entries are tuned for 5e4, 1e5 and 1.2e5 steps: CartPole-v1, Acrobot-v1, MountainCar-v0).",
+            "Evaluation greedy (rl-zoo3's, deterministic) for both, 10 episodes: the first tries' targets are greedy "
+            "returns. Seeds 0-9; the searches that chose ARQ's settings used seeds from 1000 up "
+            "(benchmarks/search/README.md).",
+            "One process at a time, one torch thread (OMP_NUM_THREADS=1, --num-threads 1), on a 2-core machine.",
+        ],
+    },
     # Seconds per run: what tests/test_learning_benchmark.py runs (sequentially and on Ray)
     "smoke": {
         **BASE,
@@ -120,7 +149,6 @@ GRIDS = {
             "arq": variant(
                 "ARQ",
                 "arq",
-                paper_eval=True,
                 learning_starts=200,
                 batch_size=16,
                 buffer_size=1000,
@@ -138,7 +166,7 @@ GRIDS = {
         **BASE,
         "description": "Aggregate throughput of ARQ runs packed on one GPU (published Breakout settings)",
         **dict(n_timesteps=30_000, eval_freq=30_000, eval_episodes=1, seeds=list(range(8)), num_threads=2),
-        "variants": {"arq": variant("ARQ", "arq", paper_eval=True, learning_starts=5_000)},
+        "variants": {"arq": variant("ARQ", "arq", learning_starts=5_000)},
         "blocks": [{"variants": ["arq"], "tasks": [BREAKOUT]}],
         "reductions": ["A throughput measurement: 30,000 env steps, learning from step 5,000, one evaluation episode."],
     },

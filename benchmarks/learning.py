@@ -2,7 +2,7 @@
 Learning-curve benchmark: a grid {algorithms} x {tasks} x {seeds} (``benchmarks/grids.py``) of ordinary rl-zoo3 runs.
 
     python benchmarks/learning.py --grid cpu                 # run what is missing, one run at a time, then report
-    python benchmarks/learning.py --grid cpu --report-only   # only aggregate the finished runs (--readme: and README.md)
+    python benchmarks/learning.py --grid cpu --report-only   # only aggregate the finished runs
     python benchmarks/learning.py --grid paper --describe    # print the grid (runs, commands) and exit
     python benchmarks/learning_ray.py --grid paper           # the same runs as Ray tasks, several at once
 
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 from grids import GRIDS
+from scipy import stats
 
 from sb3_arq.zoo import hyperparams_path
 from sb3_arq.zoo.callbacks import load_zoo_args
@@ -35,6 +36,8 @@ RESULTS, LOG_ROOT = REPO / "benchmarks" / "results", REPO / "logs" / "benchmarks
 PAPER_EVAL = "sb3_arq.zoo.callbacks.EpsilonGreedyEvalCallback"  # the paper's evaluation protocol
 FLAGS = {"n_timesteps": "-n", "log_folder": "-f", "hyperparams": "-params"}  # the others: --name-with-dashes
 MATCHED = ("algo", "env", "seed", "n_timesteps", "eval_freq", "eval_episodes")  # with -params: identify a run's folder
+CONTINUOUS_ALGOS = ("sac",)  # evaluated greedily whatever the grid's protocol (no epsilon-greedy action)
+BOOTSTRAP_RESAMPLES = 10_000  # of the interquartile mean's 95% confidence interval
 
 
 def env_name(env_id: str) -> str:
@@ -69,15 +72,26 @@ def task_variants(grid: dict, env_id: str) -> list[str]:
     return list(dict.fromkeys(name for block in grid["blocks"] if env_id in block["tasks"] for name in block["variants"]))
 
 
+def task_setting(grid: dict, env_id: str, key: str):
+    """A setting of one task: the grid's ``per_task`` value if it has one (``n_timesteps``, ``eval_freq``, ``target``)."""
+    return grid["per_task"].get(env_id, {}).get(key, grid.get(key))
+
+
+def paper_evaluation(grid: dict, spec: dict) -> bool:
+    """Whether a variant is evaluated with epsilon 0.05: the grid's protocol, for algorithms with actions to explore."""
+    return grid["evaluation"] == "paper" and spec["algo"] not in CONTINUOUS_ALGOS
+
+
 def zoo_args(grid: dict, run: dict, log_root: Path, grid_name: str) -> dict:
     """A run's rl-zoo3 arguments, named as in its saved ``args.yml``, in command-line order."""
     spec = grid["variants"][run["variant"]]
-    args, params = {"algo": spec["algo"], "env": run["env"], "n_timesteps": grid["n_timesteps"]}, dict(spec["params"])
-    if spec["paper_eval"]:  # rl-zoo3's greedy evaluation off, the paper's on
-        evaluation = {"eval_freq": grid["eval_freq"], "n_eval_episodes": grid["eval_episodes"], "epsilon": 0.05}
+    budget, eval_freq = (task_setting(grid, run["env"], key) for key in ("n_timesteps", "eval_freq"))
+    args, params = {"algo": spec["algo"], "env": run["env"], "n_timesteps": budget}, dict(spec["params"])
+    if paper_evaluation(grid, spec):  # rl-zoo3's greedy evaluation off, the paper's on
+        evaluation = {"eval_freq": eval_freq, "n_eval_episodes": grid["eval_episodes"], "epsilon": 0.05}
         args["eval_freq"], params["callback"] = -1, [{PAPER_EVAL: evaluation}]
     else:
-        args.update(eval_freq=grid["eval_freq"], eval_episodes=grid["eval_episodes"])
+        args.update(eval_freq=eval_freq, eval_episodes=grid["eval_episodes"])
     args.update(seed=run["seed"], num_threads=grid["num_threads"], device=grid["device"])
     args["log_folder"] = display_path(log_root / grid_name / run["variant"])
     if spec["conf"] is not None:
@@ -96,11 +110,12 @@ def train_command(grid: dict, run: dict, log_root: Path, grid_name: str) -> list
     return command
 
 
-def is_finished(run_dir: Path, grid: dict) -> bool:
+def is_finished(run_dir: Path, grid: dict, env_id: str) -> bool:
     """Whether a run's evaluations.npz reaches the budget with every evaluation complete (False while it is written)."""
     with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
         steps, results = (np.load(run_dir / "evaluations.npz")[key] for key in ("timesteps", "results"))
-        return bool(steps[-1] >= grid["n_timesteps"] and results.shape == (len(steps), grid["eval_episodes"]))
+        budget = task_setting(grid, env_id, "n_timesteps")
+        return bool(steps[-1] >= budget and results.shape == (len(steps), grid["eval_episodes"]))
     return False
 
 
@@ -116,7 +131,7 @@ def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tupl
         args = load_zoo_args(args_file) if args_file.is_file() else None
         same = args is not None and all(args.get(key) == expected[key] for key in MATCHED if key in expected)
         if args is None or (same and (args.get("hyperparams") or {}) == expected["hyperparams"]):
-            done = args is not None and is_finished(run_dir, grid)
+            done = args is not None and is_finished(run_dir, grid, run["env"])
             (finished if done else unfinished).append(run_dir)
     return (finished[-1] if finished else None), unfinished
 
@@ -144,9 +159,9 @@ def grid_lock(log_root: Path, grid_name: str) -> FileLock:
     return lock
 
 
-def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, readme: Path | None = None) -> None:
-    """Run the grid's missing runs one at a time, reporting after each."""
-    runs = grid_runs(grid)
+def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, envs: list[str] | None = None) -> None:
+    """Run the grid's missing runs (of the tasks ``envs`` only, if given) one at a time, reporting after each."""
+    runs = [run for run in grid_runs(grid) if envs is None or run["env"] in envs]
     with grid_lock(log_root, grid_name):
         for index, run in enumerate(runs, start=1):
             name = f"({index}/{len(runs)}) {run['variant']} {run['env']} seed {run['seed']}"
@@ -166,7 +181,7 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, read
                 log(f"{name}: FAILED (exit code {code}, no finished run folder), see {output}")
                 continue
             log(f"{name}: done in {time.time() - start:.0f} s")
-            write_report(grid, grid_name, log_root, results_dir, readme)
+            write_report(grid, grid_name, log_root, results_dir)
 
 
 def collect(grid: dict, grid_name: str, log_root: Path) -> pd.DataFrame:
@@ -184,12 +199,40 @@ def collect(grid: dict, grid_name: str, log_root: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def summarise(data: pd.DataFrame) -> pd.DataFrame:
-    """Per task and variant: number of seeds, mean and standard error over seeds of the final and best return and time."""
+def iqm_interval(finals: pd.Series) -> pd.Series:
+    """
+    The interquartile mean of the seeds' final returns (the 25% trimmed mean, ``scipy.stats.trim_mean``, as rliable's
+    ``aggregate_iqm``) with its 95% percentile-bootstrap confidence interval (``scipy.stats.bootstrap``, seeded; rliable's
+    stratified bootstrap for one task). rliable itself is not used: its bootstrap fails with the current ``arch`` (8).
+    """
+    values = finals.to_numpy(dtype=float)
+    iqm = stats.trim_mean(values, 0.25)
+    low = high = iqm
+    if len(values) > 1 and np.ptp(values) > 0:
+        statistic = lambda sample, axis: stats.trim_mean(sample, 0.25, axis=axis)  # noqa: E731
+        bootstrap = stats.bootstrap((values,), statistic, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile", rng=0)
+        low, high = bootstrap.confidence_interval
+    return pd.Series({"iqm": iqm, "iqm_low": low, "iqm_high": high})
+
+
+def summarise(data: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
+    """
+    Per task and variant: number of seeds, mean and standard error over seeds of the final and best return and time;
+    the final return's interquartile mean and its 95% confidence interval (``iqm_interval``: columns ``final, iqm``,
+    ``iqm_low``, ``iqm_high``) and, for a task with a target, the fraction of seeds whose final return reaches it
+    (``final, reached``).
+    """
     per_seed = data.groupby(["env", "variant", "seed"]).agg(
         final=("mean_return", "last"), best=("mean_return", "max"), seconds=("seconds", "first")
     )
-    return per_seed.groupby(["env", "variant"]).agg(["size", "mean", "sem"])  # columns (final|best|seconds, statistic)
+    summary = per_seed.groupby(["env", "variant"]).agg(["size", "mean", "sem"])  # columns (final|best|seconds, statistic)
+    if len(per_seed):
+        robust = per_seed["final"].groupby(level=["env", "variant"]).apply(iqm_interval).unstack()
+        target = per_seed.index.get_level_values("env").map((targets or {}).get).to_numpy(dtype=float)
+        reached = (per_seed["final"] >= target).where(~np.isnan(target)).groupby(level=["env", "variant"]).mean()
+        for key, column in [*robust.items(), ("reached", reached)]:
+            summary["final", key] = column
+    return summary
 
 
 def fmt(mean: float, se: float) -> str:
@@ -198,17 +241,27 @@ def fmt(mean: float, se: float) -> str:
 
 
 def summary_table(grid: dict, summary: pd.DataFrame, env_id: str) -> list[str]:
-    """The markdown table of one task: per variant the seeds, final and best return (mean +- SE), training time."""
-    lines = [f"| {env_id}, {grid['n_timesteps']:,} env steps | n | final return | best return | training time per run |"]
-    lines.append("|---|---|---|---|---|")
+    """
+    The markdown table of one task: per variant the seeds, the final return (mean +- SE, and its interquartile mean
+    with the 95% bootstrap confidence interval), the share of seeds reaching the task's target (if it has one), the best
+    return (mean +- SE) and the training time.
+    """
+    target = task_setting(grid, env_id, "target")
+    reached = [] if target is None else [f"final >= {target:g}"]
+    lines = [f"| {env_id}, {task_setting(grid, env_id, 'n_timesteps'):,} env steps | n | final return | final IQM [95% CI] |"]
+    lines[0] += "".join(f" {column} |" for column in [*reached, "best return", "training time per run"])
+    lines.append("|---" * (6 + len(reached)) + "|")
     for name in task_variants(grid, env_id):
         label, row = grid["variants"][name]["label"], summary.loc[(env_id, name)] if (env_id, name) in summary.index else None
         if row is None:
-            lines.append(f"| {label} | 0 | - | - | - |")
-        else:
-            final, best = fmt(row["final", "mean"], row["final", "sem"]), fmt(row["best", "mean"], row["best", "sem"])
-            wall = "-" if np.isnan(row["seconds", "mean"]) else f"{row['seconds', 'mean'] / 60:.1f} min"
-            lines.append(f"| {label} | {int(row['final', 'size'])} | {final} | {best} | {wall} |")
+            lines.append(f"| {label} | 0 |" + " - |" * (4 + len(reached)))
+            continue
+        n = int(row["final", "size"])
+        final, best = fmt(row["final", "mean"], row["final", "sem"]), fmt(row["best", "mean"], row["best", "sem"])
+        iqm = f"{row['final', 'iqm']:.2f} [{row['final', 'iqm_low']:.2f}, {row['final', 'iqm_high']:.2f}]"
+        share = [] if target is None else [f"{round(row['final', 'reached'] * n)} of {n}"]
+        wall = "-" if np.isnan(row["seconds", "mean"]) else f"{row['seconds', 'mean'] / 60:.1f} min"
+        lines.append(f"| {label} | {n} | {final} | {iqm} |" + "".join(f" {cell} |" for cell in [*share, best, wall]))
     return lines
 
 
@@ -227,24 +280,44 @@ def plot(grid: dict, grid_name: str, data: pd.DataFrame, path: Path) -> None:
         sns.lineplot(x=task["timesteps"], y=task["mean_return"], hue=task["variant"].map(labels), errorbar="se", ax=ax)
         ax.set(title=env_id, xlabel="env steps", ylabel=f"evaluation return ({grid['eval_episodes']} episodes)")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{grid_name} grid: {grid['n_timesteps']:,} env steps per run, mean +- standard error over seeds")
+    fig.suptitle(f"{grid_name} grid: {evaluation_text(grid)}; mean +- standard error over seeds")
     fig.savefig(path, dpi=110)
 
 
 def evaluation_text(grid: dict) -> str:
-    """How the grid's variants are evaluated."""
-    paper, greedy = [spec["label"] for spec in grid["variants"].values() if spec["paper_eval"]], "greedy (rl-zoo3's)"
-    return f"epsilon 0.05 as in the paper for {', '.join(paper)}, otherwise {greedy}" if paper else greedy
+    """How the grid's variants are evaluated (one protocol for every discrete-action algorithm)."""
+    continuous = [spec["label"] for spec in grid["variants"].values() if spec["algo"] in CONTINUOUS_ALGOS]
+    if grid["evaluation"] != "paper":
+        return "greedy for every algorithm (rl-zoo3's deterministic evaluation)"
+    greedy = f"; {', '.join(continuous)} greedily (continuous actions)" if continuous else ""
+    return f"epsilon 0.05 for every discrete-action algorithm, as in the paper{greedy}"
 
 
-def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, readme: Path | None = None) -> Path:
-    """Write ``<grid>.md``, ``.png``, ``.json`` from the finished runs (idempotent), and the README's tables if asked."""
-    results_dir.mkdir(parents=True, exist_ok=True)
+def budget_text(grid: dict) -> str:
+    """The grid's budget per run (per task where they differ)."""
+    budgets = {env_id: task_setting(grid, env_id, "n_timesteps") for env_id in grid_tasks(grid)}
+    if len(set(budgets.values())) == 1:
+        return f"{next(iter(budgets.values())):,} env steps per run"
+    return "env steps per run: " + ", ".join(f"{env_id} {steps:,}" for env_id, steps in budgets.items())
+
+
+def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> Path | None:
+    """
+    Write ``<grid>.md``, ``.png``, ``.json`` from the finished runs (idempotent; README.md links them). Without any
+    finished run under ``log_root`` (e.g. a fresh clone without the logs) nothing is written: a committed report stays.
+
+    :return: The markdown report's path, or None when nothing was written.
+    """
     data, runs, tasks = collect(grid, grid_name, log_root), grid_runs(grid), grid_tasks(grid)
-    summary = summarise(data)
+    if data.empty:
+        log(f"no finished run of the {grid_name} grid under {log_root}: no report written")
+        return None
+    results_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarise(data, {env_id: task_setting(grid, env_id, "target") for env_id in tasks})
     md = [f"# Learning benchmark: `{grid_name}` grid", ""]
-    md += [f"{grid['description']}. **Budget: {grid['n_timesteps']:,} env steps per run**; evaluation every "
-           f"{grid['eval_freq']:,} steps on {grid['eval_episodes']} episodes, {evaluation_text(grid)}; seeds "
+    eval_freqs = ", ".join(sorted({f"{task_setting(grid, env_id, 'eval_freq'):,}" for env_id in tasks}))
+    md += [f"{grid['description']}. **Budget: {budget_text(grid)}**; evaluation every "
+           f"{eval_freqs} steps on {grid['eval_episodes']} episodes, {evaluation_text(grid)}; seeds "
            f"{grid['seeds']}. Finished runs: {int(summary['final', 'size'].sum())} of {len(runs)}.", ""]  # fmt: skip
     md += ["Final = the last evaluation (at the budget), best = the best evaluation of the run; each is the mean return "
            "of the evaluation episodes, then mean +- standard error over seeds (n = number of seeds).", ""]  # fmt: skip
@@ -266,21 +339,17 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path, 
         f"python benchmarks/learning.py --grid {grid_name}",
         f"python benchmarks/learning.py --grid {grid_name} --report-only",
     ]
+    longest = max(task_setting(grid, env_id, "n_timesteps") for env_id in tasks)
     md += ["# rl-zoo3's own plots and table of the same logs",
            f"MPLBACKEND=Agg python -m rl_zoo3.cli all_plots -a {algos} -e {' '.join(map(env_name, tasks))} -f {folders} "
-           f"-l {' '.join(grid['variants'])} -max {grid['n_timesteps']} --no-million --no-display", "```", ""]  # fmt: skip
+           f"-l {' '.join(grid['variants'])} -max {longest} --no-million --no-display", "```", ""]  # fmt: skip
     path = results_dir / f"{grid_name}.md"
     path.write_text("\n".join(md))
-    settings = {key: grid[key] for key in ("description", "n_timesteps", "eval_freq", "eval_episodes", "seeds")}
+    keys = ("description", "n_timesteps", "eval_freq", "eval_episodes", "seeds", "evaluation", "per_task")
+    settings = {key: grid[key] for key in keys}
     report = {"grid": grid_name, "settings": settings, "variants": grid["variants"], "reductions": grid["reductions"]}
     report["runs"] = data.replace({np.nan: None}).to_dict(orient="records")  # every evaluation of every finished run
     (results_dir / f"{grid_name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    start, end = f"<!-- {grid_name}-table:start -->", f"<!-- {grid_name}-table:end -->"  # README.md's tables
-    if readme is not None and start in readme.read_text() and end in readme.read_text():
-        head, rest = readme.read_text().split(start, 1)
-        tables = [line for env_id in tasks for line in [*summary_table(grid, summary, env_id), ""]]
-        readme.write_text(head + start + "\n" + "\n".join(tables) + end + rest.split(end, 1)[1])
-        log(f"updated the {grid_name} tables in {readme}")
     return path
 
 
@@ -288,11 +357,19 @@ def describe(grid: dict, grid_name: str, log_root: Path) -> None:
     """Print the grid: settings, number of runs and every command line."""
     runs = grid_runs(grid)
     print(f"Grid {grid_name!r}: {grid['description']}")
-    print(f"  budget {grid['n_timesteps']:,} env steps, evaluation every {grid['eval_freq']:,} steps x "
-          f"{grid['eval_episodes']} episodes, {evaluation_text(grid)}")  # fmt: skip
-    print(f"  seeds {grid['seeds']}, {len(runs)} runs ({len(runs) * grid['n_timesteps']:,} env steps in all)")
+    steps = sum(task_setting(grid, run["env"], "n_timesteps") for run in runs)
+    print(f"  {budget_text(grid)}, {grid['eval_episodes']} evaluation episodes, {evaluation_text(grid)}")
+    print(f"  seeds {grid['seeds']}, {len(runs)} runs ({steps:,} env steps in all)")
     print(*(f"  - {line}" for line in grid["reductions"]), sep="\n")
     print(*("  " + shlex.join(["python", *train_command(grid, run, log_root, grid_name)[1:]]) for run in runs), sep="\n")
+
+
+def checked_envs(grid: dict, args: argparse.Namespace) -> list[str] | None:
+    """The tasks of ``--env`` (None: all), after checking that each is one of the grid's."""
+    unknown = set(args.env or ()) - set(grid_tasks(grid))
+    if unknown:
+        sys.exit(f"--env {sorted(unknown)} is not a task of the {args.grid} grid: {grid_tasks(grid)}")
+    return args.env
 
 
 def parser() -> argparse.ArgumentParser:
@@ -301,8 +378,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--grid", choices=sorted(GRIDS), default="cpu")
     cli.add_argument("--log-root", type=Path, default=LOG_ROOT, help="rl-zoo3 log folders go to <log-root>/<grid>/")
     cli.add_argument("--results-dir", type=Path, default=RESULTS, help="where <grid>.md/.png/.json are written")
-    cli.add_argument("--readme", action="store_true", help="also rewrite the grid's tables in README.md")
     cli.add_argument("--report-only", action="store_true", help="aggregate the finished runs, run nothing")
+    cli.add_argument("--env", action="append", help="run only this task's runs (repeatable); the report covers every task")
     cli.add_argument("--describe", action="store_true", help="print the grid and its commands, run nothing")
     return cli
 
@@ -311,12 +388,11 @@ def main() -> None:
     """Command line: run (resumably) and report a grid, or only report / describe it."""
     args = parser().parse_args()
     grid, log_root, results_dir = GRIDS[args.grid], args.log_root.resolve(), args.results_dir.resolve()
-    readme = REPO / "README.md" if args.readme else None
     if args.describe:
         return describe(grid, args.grid, log_root)
     if not args.report_only:
-        run_grid(grid, args.grid, log_root, results_dir, readme)
-    log(f"report: {write_report(grid, args.grid, log_root, results_dir, readme)}")
+        run_grid(grid, args.grid, log_root, results_dir, checked_envs(grid, args))
+    log(f"report: {write_report(grid, args.grid, log_root, results_dir)}")
 
 
 if __name__ == "__main__":

@@ -48,9 +48,13 @@ def run_task(command: list[str], cwd: str, env: dict, output: str, algo_dir: str
             process.kill()
 
 
-def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, readme: Path | None, resources: dict) -> list:
-    """Run the grid's missing runs as Ray tasks (Ray must be initialised); return the runs that failed twice."""
-    runs, todo = learning.grid_runs(grid), []
+def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, resources: dict, envs: list | None) -> list:
+    """
+    Run the grid's missing runs (of the tasks ``envs`` only, if not None) as Ray tasks (Ray must be initialised); return
+    the runs that failed twice.
+    """
+    runs = [run for run in learning.grid_runs(grid) if envs is None or run["env"] in envs]
+    todo = []
     for run in runs:
         finished, unfinished = learning.find_attempts(grid, run, log_root, grid_name)
         if finished is None:
@@ -87,7 +91,7 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, read
                 name = f"{run['variant']} {run['env']} seed {run['seed']}"
                 if code == 0 and learning.find_attempts(grid, run, log_root, grid_name)[0] is not None:
                     bar.update()
-                    learning.write_report(grid, grid_name, log_root, results_dir, readme)
+                    learning.write_report(grid, grid_name, log_root, results_dir)
                 elif attempt == 1:
                     tqdm.write(f"{name}: failed (exit code {code}), see {output}; retrying once")
                     submit(run, 2)
@@ -104,7 +108,7 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, read
         bar.close()
     done, seconds = len(todo) - len(failed), time.time() - start
     if done:  # e.g. the packing grid: the aggregate throughput of the runs at once
-        steps = done * grid["n_timesteps"]
+        steps = sum(learning.task_setting(grid, run["env"], "n_timesteps") for run in todo if run not in failed)
         learning.log(
             f"{done} runs: {steps:,} env steps in {seconds:.0f} s, {steps / seconds:.1f} env steps/s in all (with starts)"
         )
@@ -119,20 +123,19 @@ def main() -> None:
     cli.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs for one run; a fraction packs runs on one GPU")
     args = cli.parse_args()
     grid, log_root, results_dir = learning.GRIDS[args.grid], args.log_root.resolve(), args.results_dir.resolve()
-    readme = learning.REPO / "README.md" if args.readme else None
     if args.describe:
         return learning.describe(grid, args.grid, log_root)
-    failed = []
+    failed, envs = [], learning.checked_envs(grid, args)
     if not args.report_only:
         with learning.grid_lock(log_root, args.grid):
             ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
             learning.log(f"Ray: {ray.cluster_resources()}")
             resources = {"num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
             try:
-                failed = run_grid(grid, args.grid, log_root, results_dir, readme, resources)
+                failed = run_grid(grid, args.grid, log_root, results_dir, resources, envs)
             except KeyboardInterrupt:
                 sys.exit("Interrupted: the running runs were stopped; rerun the same command to finish what is missing.")
-    learning.log(f"report: {learning.write_report(grid, args.grid, log_root, results_dir, readme)}")
+    learning.log(f"report: {learning.write_report(grid, args.grid, log_root, results_dir)}")
     if failed:
         sys.exit(f"{len(failed)} runs failed twice: {failed}; rerun this command to retry them")
 

@@ -7,10 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch as th
+import yaml
+from rl_zoo3.utils import linear_schedule
 
 import sb3_arq
 from sb3_arq import ARQ
 from sb3_arq.arq.cells import CELLS, GOODNESS
+from sb3_arq.zoo import hyperparams_path
 
 # This machine (and CI) has 2 cores; torch's default thread count oversubscribes them. Tests run on one thread.
 th.set_num_threads(1)
@@ -30,7 +33,7 @@ def zoo_env(**extra: str) -> dict[str, str]:
     :param extra: Variables to add.
     :return: The environment.
     """
-    switches = ("SB3_ARQ_NO_ZOO_HOOK", "SB3_ARQ_TUNE_MEMORY_GB")
+    switches = ("SB3_ARQ_NO_ZOO_HOOK", "SB3_ARQ_TUNE_MEMORY_GB", "SB3_ARQ_TRIAL_SEEDS")
     env = {key: value for key, value in os.environ.items() if key not in switches}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SB3_ARQ_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
@@ -54,6 +57,24 @@ def run_python(args: list[str], cwd: Path, check: bool = True, **extra_env: str)
     if check:
         assert result.returncode == 0, f"{args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
+
+
+def zoo_entry(env_id: str) -> tuple[int, dict]:
+    """
+    An entry of the packaged ``hyperparams/arq.yml`` as ``ARQ(...)`` keyword arguments, read as rl-zoo3 reads it (a
+    ``lin_<value>`` learning rate is a linear schedule from ``value`` to 0, ``policy_kwargs`` a ``dict(...)`` string).
+
+    :param env_id: The entry's env id, e.g. "CartPole-v1" (an entry without ``env_wrapper``).
+    :return: The entry's ``n_timesteps`` and the keyword arguments (without ``n_timesteps`` and ``policy``).
+    """
+    with open(hyperparams_path("arq")) as file:
+        entry = dict(yaml.safe_load(file)[env_id])
+    assert "env_wrapper" not in entry, f"{env_id}'s entry wraps its env: build the env as rl-zoo3 does instead"
+    n_timesteps, _ = int(entry.pop("n_timesteps")), entry.pop("policy")
+    if isinstance(entry["learning_rate"], str) and entry["learning_rate"].startswith("lin_"):
+        entry["learning_rate"] = linear_schedule(float(entry["learning_rate"][len("lin_") :]))
+    entry["policy_kwargs"] = eval(entry.get("policy_kwargs", "dict()"))
+    return n_timesteps, entry
 
 
 # Every variant the registries define, as policy_kwargs: cell type x action conditioning x goodness (AD: no goodness)

@@ -46,12 +46,41 @@ def test_summary_is_mean_and_standard_error_over_seeds():
     )
     assert b["final", "size"] == 1 and np.isnan(b["final", "sem"]) and a["seconds", "mean"] == 60.0
     assert learning.fmt(b["final", "mean"], b["final", "sem"]) == "7.00" and learning.fmt(2.0, 0.5) == "2.00 +- 0.50"
+    # no target: no share of seeds reaching it; one seed: its return, an empty interval
+    assert np.isnan(a["final", "reached"]) and b["final", "iqm"] == b["final", "iqm_low"] == b["final", "iqm_high"] == 7.0
+
+
+def test_interquartile_mean_interval_and_targets():
+    """The IQM: the mean of the middle half of the final returns, inside its bootstrap interval; targets count seeds."""
+    finals = [10.0, 500.0, 480.0, 20.0, 490.0, 30.0, 400.0, 470.0, 9.0, 500.0]  # one final evaluation per seed
+    data = pd.DataFrame({"env": "E", "variant": "a", "seed": range(10), "timesteps": 1, "mean_return": finals, "seconds": 1.0})
+    row = learning.summarise(data, {"E": 475}).loc[("E", "a")]
+    middle = np.sort(finals)[2:8]  # 10 seeds: the lowest and the highest 2 (25% of 10, rounded down) are cut
+    assert row["final", "iqm"] == pytest.approx(middle.mean())
+    assert row["final", "iqm_low"] < row["final", "iqm"] < row["final", "iqm_high"]
+    assert min(finals) <= row["final", "iqm_low"] and row["final", "iqm_high"] <= max(finals)
+    assert row["final", "reached"] == pytest.approx(0.4)  # 500, 480, 490, 500
+    again = learning.summarise(data, {"E": 475}).loc[("E", "a")]  # a seeded bootstrap
+    assert (again["final", "iqm_low"], again["final", "iqm_high"]) == (row["final", "iqm_low"], row["final", "iqm_high"])
+    table = learning.summary_table(
+        {**learning.GRIDS["classic"], "per_task": {"E": {"target": 475, "n_timesteps": 9}}},
+        learning.summarise(data, {"E": 475}),
+        "E",
+    )
+    assert table[0].startswith("| E, 9 env steps | n | final return | final IQM [95% CI] | final >= 475 |")
 
 
 def test_grids_and_commands(capsys):
-    for grid in learning.GRIDS.values():
+    for name, grid in learning.GRIDS.items():
         assert all(set(block["variants"]) <= set(grid["variants"]) for block in grid["blocks"])
-        assert grid["n_timesteps"] % grid["eval_freq"] == 0  # the last evaluation lands on the budget
+        for env_id in learning.grid_tasks(grid):  # the last evaluation lands on the budget
+            assert learning.task_setting(grid, env_id, "n_timesteps") % learning.task_setting(grid, env_id, "eval_freq") == 0
+        # one evaluation protocol, in the commands, for every discrete-action algorithm of a grid
+        discrete = [variant for variant, spec in grid["variants"].items() if spec["algo"] != "sac"]
+        env_id = learning.grid_tasks(grid)[0]
+        commands = [learning.train_command(grid, {"variant": v, "env": env_id, "seed": 0}, Path("l"), name) for v in discrete]
+        epsilon = {any("EpsilonGreedyEvalCallback" in part for part in command) for command in commands}
+        assert epsilon == {grid["evaluation"] == "paper"}, name
     paper, cpu = learning.GRIDS["paper"], learning.GRIDS["cpu"]
     assert len(learning.grid_runs(paper)) == (3 * 5 + 2 * 5) * 5
     assert learning.grid_tasks(paper) == [*MINATAR_ENV_IDS, *DMC_ENV_IDS]
@@ -61,7 +90,7 @@ def test_grids_and_commands(capsys):
         for name, spec in grid["variants"].items():
             command = learning.train_command(grid, {"variant": name, "env": "MinAtar/Breakout-v1", "seed": 0}, Path("l"), "g")
             paper_eval = spec["algo"] != "sac"
-            assert spec["paper_eval"] == paper_eval and (command[command.index("--eval-freq") + 1] == "-1") == paper_eval
+            assert (command[command.index("--eval-freq") + 1] == "-1") == paper_eval
             assert (
                 any(part.startswith("callback:") and "'epsilon': 0.05" in part.replace('"', "'") for part in command)
                 == paper_eval
@@ -76,7 +105,7 @@ def test_grids_and_commands(capsys):
     assert printed.count("python -m sb3_arq.train") == 125 and "- None" not in printed
 
 
-def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys):
+def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     log_root, results = sequential / "logs", sequential / "results"
     runs = learning.grid_runs(SMOKE)
     folders = {}
@@ -87,6 +116,9 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys):
         evaluations = np.load(finished / "evaluations.npz")
         assert evaluations["timesteps"].tolist() == [300, 600] and evaluations["results"].shape == (2, 2)
 
+    # No finished run (another log root): a committed report is not overwritten
+    assert learning.write_report(SMOKE, "smoke", tmp_path / "no-logs", tmp_path / "results") is None
+    assert not (tmp_path / "results").exists()
     # The report: final and best evaluation per seed, then mean +- standard error (over the 2 seeds)
     learning.write_report(SMOKE, "smoke", log_root, results)
     report = (results / "smoke.md").read_text()
@@ -94,8 +126,10 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys):
         returns = [np.load(folders[name, seed] / "evaluations.npz")["results"].mean(axis=1) for seed in (0, 1)]
         final = learning.fmt(np.mean([r[-1] for r in returns]), np.std([r[-1] for r in returns], ddof=1) / np.sqrt(2))
         best = learning.fmt(np.mean([r.max() for r in returns]), np.std([r.max() for r in returns], ddof=1) / np.sqrt(2))
-        assert f"| {label} | 2 | {final} | {best} |" in report
-    assert "Finished runs: 4 of 4" in report and "epsilon 0.05 as in the paper for ARQ" in report
+        finals = sorted(r[-1] for r in returns)  # 2 seeds: the interquartile mean trims nothing
+        iqm = f"{np.mean(finals):.2f} [{finals[0]:.2f}, {finals[1]:.2f}]"  # the bootstrap's interval spans the two
+        assert f"| {label} | 2 | {final} | {iqm} | {best} |" in report
+    assert "Finished runs: 4 of 4" in report and "epsilon 0.05 for every discrete-action algorithm, as in the paper" in report
     assert (results / "smoke.png").stat().st_size > 0 and len(pd.read_json(results / "smoke.json", typ="series")["runs"]) == 8
 
     # Resuming: nothing is rerun while every run is finished

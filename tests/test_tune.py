@@ -32,7 +32,7 @@ import sb3_arq.zoo
 from sb3_arq import ARQ
 from sb3_arq.arq.cells import GOODNESS
 from sb3_arq.zoo import best_params
-from sb3_arq.zoo.exp_manager import ARQExperimentManager, open_storage
+from sb3_arq.zoo.exp_manager import TRIAL_SEEDS_ENV_VAR, ARQExperimentManager, open_storage, trial_seeds
 from sb3_arq.zoo.sampler import (
     MEMORY_ENV_VAR,
     NET_ARCH_PRESETS,
@@ -113,7 +113,8 @@ def test_search_space_and_converter(monkeypatch):
             "exploration_fraction", "exploration_final_eps", "target_update_interval", "train_freq",
         }  # fmt: skip
         assert hyperparams == convert_arq_params(trial.params)
-        assert 1e-5 <= hyperparams["learning_rate"] <= 2e-3 and 32 <= hyperparams["batch_size"] <= 1024
+        # a decade either side of the entry's learning rate (here ARQ's default 1e-4: no entry outside rl-zoo3)
+        assert 1e-5 <= hyperparams["learning_rate"] <= 1e-3 and 32 <= hyperparams["batch_size"] <= 1024
         assert hyperparams["policy_kwargs"]["net_arch"] in NET_ARCH_PRESETS.values()
         assert hyperparams["policy_kwargs"]["n_heads"] in (2, 4, 8, 16)
         assert hyperparams["policy_kwargs"]["goodness"] in GOODNESS
@@ -184,6 +185,32 @@ def test_tiny_study_journal_storage(tmp_path):
     model.learn(150)
     assert model.num_timesteps == 150 and model.policy.n_heads == best.params["n_heads"]
     assert model.learning_rate == best.params["learning_rate"] and model.batch_size == 16
+
+
+def test_trials_score_their_worst_seed_and_keep_the_entry_schedule(tmp_path, monkeypatch):
+    """
+    SB3_ARQ_TRIAL_SEEDS=2: each trial trains two seeded repeats of one configuration and scores the worse; an entry's
+    ``lin_`` learning rate stays a linear schedule whose start is searched over a decade either side of the entry's.
+    """
+    returns = []
+    for name in ("first", "again"):
+        folder = tmp_path / name
+        folder.mkdir()
+        args = optimize_args(ZOO_TRAIN, folder, str(folder / "study.log"), "seeds", 1, n_timesteps=300)
+        conf = {"CartPole-v1": {**TINY_CONF["CartPole-v1"], "learning_rate": "lin_1e-3"}}
+        (folder / "conf.yml").write_text(yaml.safe_dump(conf))
+        run_python(args, cwd=folder, **{TRIAL_SEEDS_ENV_VAR: "2"})
+        (trial,) = optuna.load_study(study_name="seeds", storage=open_storage(str(folder / "study.log"))).trials
+        seed_returns = trial.user_attrs["seed_returns"]
+        assert len(seed_returns) == 2 and trial.value == min(seed_returns)
+        assert 1e-4 <= trial.params["learning_rate"] <= 1e-2
+        assert trial_entry(trial)["learning_rate"] == f"lin_{trial.params['learning_rate']}"
+        returns.append(seed_returns)
+    assert returns[0] == returns[1]  # the repeats are seeded: the same study again gives the same returns
+    for value in ("0", "two", "1000"):
+        monkeypatch.setenv(TRIAL_SEEDS_ENV_VAR, value)
+        with pytest.raises(ValueError, match=f"{TRIAL_SEEDS_ENV_VAR} must be an integer from 1 to 999"):
+            trial_seeds()
 
 
 def test_budget_not_over_learning_starts_prunes_with_the_reason(tmp_path):

@@ -70,6 +70,15 @@ def test_rl_zoo3_train_arq_minatar(arq_minatar_run):
 
 
 @requires_hook
+def test_rl_zoo3_default_entry_runs_any_env(log_folder):
+    """An env without an entry of its own takes arq.yml's `default` (rl-zoo3's convention), as `--algo dqn` would."""
+    result = zoo_train(log_folder, "arq", "CartPoleNoVel-v1", 400, 400, 1, "-params", "learning_starts:200")
+    assert "Using 'default' hyperparameters" in result.stdout
+    model = ARQ.load(check_run(log_folder, "arq", "CartPoleNoVel-v1", [400], 1), device="cpu")
+    assert model.policy_kwargs["net_arch"] == [64, 64] and model.context_size == 4 and model.learning_starts == 200
+
+
+@requires_hook
 def test_rl_zoo3_train_arq_dm_control(log_folder):
     env_id = "dm_control/reacher-hard-v0"
     result = zoo_train(log_folder, "arq", env_id, 2000, 1000, 1, *ARQ_SMOKE)
@@ -196,7 +205,7 @@ def test_register_in_process(tmp_path):
 
 def test_packaged_hyperparams():
     files = {algo: yaml.safe_load(Path(hyperparams_path(algo)).read_text()) for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS}
-    assert set(files["arq"]) == set(MINATAR_ENV_IDS) | set(DMC_ENV_IDS) | set(CLASSIC_CONTROL_IDS)
+    assert set(files["arq"]) == {"default", *MINATAR_ENV_IDS, *DMC_ENV_IDS, *CLASSIC_CONTROL_IDS}
     assert set(files["dqn"]) == set(files["qrdqn"]) == set(MINATAR_ENV_IDS)
     assert set(files["sac"]) == set(DMC_ENV_IDS)
     # the installed files are the repository's top-level ones
@@ -209,8 +218,8 @@ def test_packaged_hyperparams():
         "dm_control": dict(widths=[128, 96, 96], learning_rate=2.5e-4, max_grad_norm=0.1, buffer_size=4_000_000, eps=0.25),
     }
     for env_id, params in files["arq"].items():
-        if env_id in CLASSIC_CONTROL_IDS:
-            continue  # first tries on a CPU, not published settings (tests/test_classic_control.py)
+        if env_id in (*CLASSIC_CONTROL_IDS, "default"):
+            continue  # first tries on a CPU and the untuned default, not published settings (test_classic_control.py)
         expected = published[env_id.split("/")[0]]
         policy_kwargs = eval(params["policy_kwargs"], vars(rl_zoo3.exp_manager))
         assert policy_kwargs["net_arch"] == expected["widths"] and policy_kwargs["n_heads"] == 8

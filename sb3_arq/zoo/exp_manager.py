@@ -7,7 +7,8 @@ already imported). For any ``--algo`` but ``arq`` the subclass is rl-zoo3's clas
 
 - without ``--conf-file`` it reads sb3-arq's packaged ``hyperparams/arq.yml``;
 - around each ``-optimize`` trial it sets ``sampler.RUNNING_EXPERIMENT``, through which ARQ's sampler sees ``-params``
-  (pins), the yml entry as written (``yml_entry``), the trial's budget, device and ``--n-jobs``;
+  (pins), the yml entry as written (``yml_entry``), the trial's budget, device and ``--n-jobs``; with
+  ``SB3_ARQ_TRIAL_SEEDS=N`` each trial trains N seeds and scores the worst (``objective``);
 - before a search it checks ``--storage`` and ``--sampler auto`` with clear errors, and records the number of actions
   of a ``Discrete`` action space in ``n_actions`` (rl-zoo3 does it for ``Box`` only), for the sampler's memory cap;
 - ``--trial-id`` loads the hyperparameters that the trial ran with (``sampler.trial_entry``: pins and merged policy
@@ -18,6 +19,7 @@ The study itself is created by rl-zoo3 from the ``--storage`` string (a ``.log``
 
 import importlib.util
 import inspect
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import optuna
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
+from stable_baselines3.common.utils import set_random_seed
 
 from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
 from sb3_arq.zoo.sampler import MEMORY_ENV_VAR, RUNNING_EXPERIMENT, trial_entry
@@ -43,6 +46,17 @@ SEARCHED = (
 )
 # Seconds to wait for a database server before --storage is reported unreachable
 CONNECT_TIMEOUT = 10
+# Seeds per trial (SB3_ARQ_TRIAL_SEEDS, default 1): the trial's value is the worst seed's; seeds of repeats start at the stride
+TRIAL_SEEDS_ENV_VAR = "SB3_ARQ_TRIAL_SEEDS"
+TRIAL_SEED_STRIDE = 1000
+
+
+def trial_seeds() -> int:
+    """The number of seeds each trial of ``-optimize`` runs (``SB3_ARQ_TRIAL_SEEDS``, default 1), checked."""
+    value = os.environ.get(TRIAL_SEEDS_ENV_VAR, "1").strip()
+    if not value.isdigit() or not 1 <= int(value) < TRIAL_SEED_STRIDE:
+        raise ValueError(f"{TRIAL_SEEDS_ENV_VAR} must be an integer from 1 to {TRIAL_SEED_STRIDE - 1}, got {value!r}")
+    return int(value)
 
 
 def open_storage(storage: str) -> optuna.storages.BaseStorage:
@@ -112,10 +126,28 @@ class ARQExperimentManager(ExperimentManager):
         return hyperparams, saved_hyperparams
 
     def objective(self, trial: optuna.Trial) -> float:
-        token = RUNNING_EXPERIMENT.set(self)
+        """
+        rl-zoo3's objective (train, then the last evaluation's mean return), run with the same sampled configuration
+        for ``trial_seeds()`` seeds when ``SB3_ARQ_TRIAL_SEEDS`` > 1: repeat ``i`` of trial ``n`` seeds the model and its
+        envs with ``--seed + TRIAL_SEED_STRIDE * (n + 1) + i`` (never a seed below the stride, kept for validation), and
+        the trial's value is the worst repeat's, so that the search rewards settings that learn on every seed. The
+        returns of the repeats are the trial's user attr ``seed_returns``; pruning (rl-zoo3's ``--pruner``) sees the
+        first repeat's evaluations only.
+        """
+        n_seeds = trial_seeds() if self.algo in ZOO_ALGOS else 1
+        token, first_seed = RUNNING_EXPERIMENT.set(self), self.seed
         try:
-            return super().objective(trial)
+            if n_seeds == 1:
+                return super().objective(trial)
+            returns = []
+            for repeat in range(n_seeds):
+                self.seed = first_seed + TRIAL_SEED_STRIDE * (trial.number + 1) + repeat
+                set_random_seed(self.seed)  # rl-zoo3 builds the trial's model with seed=None: the global generators
+                returns.append(super().objective(trial))
+            trial.set_user_attr("seed_returns", returns)
+            return min(returns)
         finally:
+            self.seed = first_seed
             RUNNING_EXPERIMENT.reset(token)
 
     def load_trial(self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True) -> dict[str, Any]:

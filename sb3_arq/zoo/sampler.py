@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from rl_zoo3.utils import linear_schedule
 
 from sb3_arq import ARQ
 from sb3_arq.arq.cells import GOODNESS
@@ -33,6 +34,8 @@ ACTIVATION_TENSORS = 3
 MEMORY_FRACTION = 0.5
 # Overrides the memory budget of one trial, in GiB (e.g. for several worker processes on one machine)
 MEMORY_ENV_VAR = "SB3_ARQ_TUNE_MEMORY_GB"
+# The learning rate is searched over this factor either side of the entry's (initial) learning rate, log-uniformly
+LEARNING_RATE_SPAN = 10.0
 # ARQ's defaults (learning_starts, batch_size), for a yml entry that does not set them
 ARQ_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(ARQ).parameters.items()}
 
@@ -106,6 +109,19 @@ def yaml_form(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def initial_learning_rate(entry: dict[str, Any]) -> tuple[float, bool]:
+    """
+    The learning rate of a yml entry as written: a number, or rl-zoo3's ``"lin_<value>"`` (decayed linearly to 0).
+
+    :param entry: The entry (``-params`` applied), before rl-zoo3 turns ``lin_`` strings into schedules.
+    :return: The (initial) value, ARQ's default where the entry has none, and whether it is a linear schedule.
+    """
+    value = entry.get("learning_rate", ARQ_DEFAULTS["learning_rate"])
+    if isinstance(value, str) and value.startswith("lin_"):
+        return float(value[len("lin_") :]), True
+    return float(value), False
+
+
 def convert_arq_params(params: dict[str, Any]) -> dict[str, Any]:
     """
     Turn sampled values (an Optuna trial's ``params``) into ARQ's arguments: ``batch_size_pow`` -> ``batch_size``, the
@@ -141,7 +157,8 @@ def trial_entry(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 def sample_arq_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
     Sampler of ARQ's hyperparameters (rl-zoo3's sampler signature), around the published settings (those of the
-    paper's reference code; MinAtar / DMC values in the comments). Everything else (gamma, buffer_size,
+    paper's reference code; MinAtar / DMC values in the comments); the learning rate over a decade either side of the
+    entry's, keeping the entry's shape (a constant, or rl-zoo3's ``lin_`` schedule). Everything else (gamma, buffer_size,
     learning_starts, the connections...) comes from the yml entry. A hyperparameter given with ``-params`` is pinned:
     not searched, it keeps that value; the sampled policy kwargs are merged into the entry's. Two kinds of trial are
     pruned before anything is built, with the reason: one whose budget (``-n``) does not exceed ``learning_starts``
@@ -162,8 +179,9 @@ def sample_arq_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
         custom, base, entry = experiment.custom_hyperparams or {}, experiment._hyperparams, experiment.yml_entry
     pinned = set(custom) | set(custom["policy_kwargs"] if isinstance(custom.get("policy_kwargs"), dict) else ())
 
-    if "learning_rate" not in pinned:
-        trial.suggest_float("learning_rate", 1e-5, 2e-3, log=True)  # 1e-4 / 2.5e-4
+    center, linear = initial_learning_rate(entry)
+    if "learning_rate" not in pinned:  # 1e-4 / 2.5e-4 published; a decade either side of the entry's
+        trial.suggest_float("learning_rate", center / LEARNING_RATE_SPAN, center * LEARNING_RATE_SPAN, log=True)
     if "batch_size" not in pinned:
         trial.suggest_int("batch_size_pow", 5, 10)  # batch 32 ... 1024; 512
     if "net_arch" not in pinned:
@@ -187,8 +205,12 @@ def sample_arq_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
 
     hyperparams = convert_arq_params(trial.params)
     hyperparams["policy_kwargs"] = {**base.get("policy_kwargs", {}), **hyperparams.get("policy_kwargs", {})}
+    recorded = yaml_form({**entry, **hyperparams})
+    if linear and "learning_rate" in trial.params:  # the entry's schedule keeps its shape: the search sets its start
+        recorded["learning_rate"] = f"lin_{trial.params['learning_rate']}"
+        hyperparams["learning_rate"] = linear_schedule(trial.params["learning_rate"])
     trial.set_user_attr("env_id", experiment.env_name.gym_id if experiment is not None else None)
-    trial.set_user_attr("hyperparams", yaml_form({**entry, **hyperparams}))
+    trial.set_user_attr("hyperparams", recorded)
 
     learning_starts = base.get("learning_starts", ARQ_DEFAULTS["learning_starts"])
     if experiment is not None and experiment.n_timesteps <= learning_starts:
