@@ -2,6 +2,7 @@ import inspect
 import io
 import pathlib
 import warnings
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -11,7 +12,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TensorDict, TrainFreq
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
@@ -22,6 +23,7 @@ from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
 from sb3_arq.common.cuda_graph import CapturedStep
+from sb3_arq.common.files import atomic_write, check_model_file, load_verified_pickle, save_verified_pickle, write_path
 from sb3_arq.common.registration import register_env_family
 from sb3_arq.common.wrappers import BangBangWrapper
 
@@ -254,8 +256,9 @@ class ARQ(OffPolicyAlgorithm):
             check_number("learning_rate", self.learning_rate, 0.0, float("inf"))
         if self.n_envs > self.target_update_interval:
             warnings.warn(
-                f"The number of environments used ({self.n_envs}) is greater than the target network update interval "
-                f"({self.target_update_interval}): the target cells are copied at every step (as SB3's DQN warns).",
+                "The number of environments used is greater than the target network update interval "
+                f"({self.n_envs} > {self.target_update_interval}), therefore the target cells will be updated after each "
+                f"call to env.step() which corresponds to {self.n_envs} steps (SB3's DQN warning).",
                 stacklevel=2,
             )
 
@@ -537,23 +540,74 @@ class ARQ(OffPolicyAlgorithm):
             )
         super().set_parameters(params, exact_match=exact_match, device=device)
 
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the model as SB3 does (a zip file, ".zip" added to a path without suffix), atomically: written to a
+        temporary file in the same folder, flushed, fsync-ed and renamed over ``path``, so that a process killed at any
+        instant leaves the old file or the new one (an open file object is written as it is).
+
+        :param path: Path of the file, or an open binary file.
+        :param exclude: Names of parameters to exclude in addition to the default ones.
+        :param include: Names of parameters that might be excluded but should be included anyway.
+        """
+        if not isinstance(path, (str, pathlib.Path)):
+            return super().save(path, exclude, include)
+        with atomic_write(write_path(path, "zip")) as file:
+            super().save(file, exclude, include)
+
+    @classmethod
+    def load(
+        cls: type[SelfARQ],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs,
+    ) -> SelfARQ:
+        """
+        SB3's ``load``, after checking that the file is a complete model zip (a ValueError naming the file otherwise,
+        also under ``python -O``, which strips SB3's own check). See ``BaseAlgorithm.load`` for the parameters.
+        """
+        check_model_file(path)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle (".pkl" added to a path without suffix) followed by its SHA-256 checksum,
+        which ``load_replay_buffer`` verifies; atomically, as ``save`` (SB3's ``load_from_pkl`` still reads the file).
+
+        :param path: Path of the file, or an open binary file.
+        """
+        if self.replay_buffer is None:
+            raise ValueError("The model has no replay buffer to save (replay_buffer is None)")
+        save_verified_pickle(self.replay_buffer, path)
+
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
         """
-        Load a replay buffer saved by ``save_replay_buffer``, after checking that it fits this model: a
-        ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A buffer that does not fit
-        is refused with a ValueError and the model's own buffer is kept.
+        Load a replay buffer saved by ``save_replay_buffer``, after verifying its checksum and checking that it fits
+        this model: a ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A file that is
+        truncated or corrupted, or a buffer that does not fit, is refused with a ValueError naming what is wrong, and
+        the model keeps its own buffer. A file without checksum (saved before sb3-arq verified them) loads unverified,
+        with a warning. As in SB3, a ``ContextReplayBuffer`` then samples onto ``model.device``.
 
-        :param path: Path to the pickled replay buffer.
+        :param path: Path to the pickled replay buffer (or an open binary file).
         :param truncate_last_traj: Unused (SB3 uses it for ``HerReplayBuffer``).
         """
-        buffer = load_from_pkl(path, self.verbose)
+        buffer = load_verified_pickle(path)
         if not isinstance(buffer, ContextReplayBuffer):
             raise ValueError(
                 f"ARQ needs a ContextReplayBuffer (it stores the observation windows of the contexts), the file holds a "
                 f"{type(buffer).__name__}: save one with an ARQ model's save_replay_buffer()."
             )
         expected = {
-            "context_size": self.replay_buffer.context_size,
+            "context_size": self.context_size if self.policy.uses_context else 0,
             "n_envs": self.n_envs,
             "observation_space": self.observation_space,
             "action_space": self.action_space,
