@@ -67,7 +67,9 @@ def test_load_replay_buffer_refuses_what_does_not_fit(tmp_path):
         ({"train_freq": 0}, r"train_freq must be an int >= 1, got 0"),
         ({"train_freq": (2, "epoch")}, r'train_freq must be an int >= 1 or a tuple \(n, "step" \| "episode"\)'),
         ({"gradient_steps": -2}, r"gradient_steps must be an int >= 0 or -1, got -2"),
-        ({"learning_rate": -1e-3}, r"learning_rate must be in \[0.0, inf\], got -0.001"),
+        ({"learning_rate": -1e-3}, r"learning_rate must be in \[0.0, inf\), got -0.001"),
+        ({"learning_rate": float("inf")}, r"learning_rate must be in \[0.0, inf\), got inf"),
+        ({"learning_rate": float("nan")}, r"learning_rate must be in \[0.0, inf\), got nan"),
         ({"exploration_final_eps": 2.0}, r"exploration_final_eps must be in \[0.0, 1.0\]"),
         ({"context_size": 0}, r"context_size must be an int >= 1, got 0"),
     ],
@@ -377,3 +379,54 @@ def test_many_envs_warn_with_dqns_text():
         ARQ("MlpPolicy", make_vec_env("CartPole-v1", n_envs=4), buffer_size=100, target_update_interval=2)
     prefix = "The number of environments used is greater than the target network update interval"
     assert any(str(w.message).startswith(prefix) for w in record)
+
+
+@pytest.mark.parametrize("late_value", [-1e-3, float("nan"), float("inf")])
+def test_a_schedule_checked_at_each_update(late_value):
+    model = small_model(learning_rate=lambda progress: 1e-3 if progress > 0.5 else late_value)
+    with pytest.raises(ValueError, match=rf"learning_rate's schedule returned {late_value} at progress_remaining 0\.\d+"):
+        model.learn(600)
+    assert 200 <= model.num_timesteps <= 310  # stopped at the first update past half of the run
+
+
+def test_predict_refuses_non_finite_observations_and_states_naming_the_env():
+    model = small_model()
+    obs = np.zeros((3, 4), np.float32)
+    _, state = model.predict(obs, deterministic=True)
+    obs[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"observation of env\(s\) \[1\] contains NaN or inf"):
+        model.predict(obs, state, deterministic=True)
+    with pytest.raises(ValueError, match=r"observation of env\(s\) \[0\] contains NaN or inf"):
+        model.predict(np.full(4, np.inf, np.float32))
+    state[2][2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"state contains NaN or inf for env\(s\) \[2\]"):
+        model.predict(np.zeros((3, 4), np.float32), state)
+
+
+class OneNaNEnv(gym.Env):
+    """Observations 0.1, but NaN at one step; 1000-step episodes."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, nan_at: int):
+        self.nan_at, self.steps = nan_at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        self.steps += 1
+        return np.full(4, np.nan if self.steps == self.nan_at else 0.1, np.float32), 1.0, False, False, {}
+
+
+def test_a_nan_observation_reached_through_a_context_window_is_named():
+    """The NaN observation is stored at slot 10: the transition at slot 12 has it in its window only."""
+    model = small_model(OneNaNEnv(nan_at=10), learning_starts=1000, buffer_size=1000)
+    model.learn(40)
+    buffer = model.replay_buffer
+    assert np.isnan(buffer.observations[10]).all() and buffer.context_size == 3
+    _, stats = model._cell_losses(buffer.samples_at(np.array([12]), np.array([0])))
+    with pytest.raises(ValueError, match=r"became nan at update \d+; the sampled observations contain NaN or inf"):
+        model._check_training(stats[None].cpu().numpy(), len(model.q_net.cells))

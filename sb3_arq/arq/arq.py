@@ -253,7 +253,7 @@ class ARQ(OffPolicyAlgorithm):
         check_number("exploration_initial_eps", self.exploration_initial_eps, 0.0, 1.0)
         check_number("exploration_final_eps", self.exploration_final_eps, 0.0, 1.0)
         if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with learning_rate 0
-            check_number("learning_rate", self.learning_rate, 0.0, float("inf"))
+            check_number("learning_rate", self.learning_rate, 0.0, float("inf"), high_open=True)
         if self.n_envs > self.target_update_interval:
             warnings.warn(
                 "The number of environments used is greater than the target network update interval "
@@ -328,7 +328,10 @@ class ARQ(OffPolicyAlgorithm):
         losses = [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)]
         with th.no_grad():
             scales = [y.abs().max() / cell.q_bound(h).mean() for y, cell, h in zip(targets, self.q_net.cells, hs, strict=True)]
-            finite = [th.isfinite(data.rewards).all(), th.isfinite(obs).all() & th.isfinite(next_obs).all()]
+            finite_obs = th.isfinite(obs).all() & th.isfinite(next_obs).all()
+            if data.context_observations is not None:  # an observation may reach the batch through a window only
+                finite_obs = finite_obs & th.isfinite(data.context_observations).all()
+            finite = [th.isfinite(data.rewards).all(), finite_obs]
             stats = th.stack([*losses, *(q.mean() for q in q_values), *scales, *finite]).detach()
         return losses, stats
 
@@ -360,6 +363,16 @@ class ARQ(OffPolicyAlgorithm):
             self._update_graph = CapturedStep(lambda: self._update(batch_size), capture, warmup, generators)
             self._update_graph_key = key
         return self._update_graph
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        """SB3's update of the optimizers' learning rate, after checking the scheduled value (finite, >= 0)."""
+        value = self.lr_schedule(self._current_progress_remaining)
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"learning_rate's schedule returned {value!r} at progress_remaining {self._current_progress_remaining!r} "
+                f"(update {self._n_updates + 1}): a learning rate must be a finite number >= 0"
+            )
+        super()._update_learning_rate(optimizers)
 
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)

@@ -274,10 +274,18 @@ class ARQPolicy(BasePolicy):
         :param episode_start: Per env, whether this step starts an episode (its context is reset to zero).
         :param deterministic: Unused (the greedy action is deterministic; exploration is ARQ's).
         :return: Actions and the new context (None when no time connection is on).
+        :raises ValueError: When an observation or the state contains NaN or inf (naming the env).
         """
         self.set_training_mode(False)
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         n_envs = len(obs_tensor)
+        not_finite = th.flatten(~th.isfinite(obs_tensor), 1).any(dim=1)
+        if not_finite.any():
+            envs = np.flatnonzero(not_finite.cpu().numpy()).tolist()
+            raise ValueError(
+                f"The observation of env(s) {envs} contains NaN or inf: predict refuses it, "
+                "as the context would carry it to the end of the episode. Check the env (and VecNormalize's statistics)."
+            )
         context = None if state is None else self._state_to_context(state, n_envs)
         start = None
         if episode_start is not None:
@@ -300,7 +308,15 @@ class ARQPolicy(BasePolicy):
                 f"shapes {expected} (n_envs = {n_envs}, widths {self.net_arch}), got {found if found else type(state)}. "
                 "Pass state=None (and episode_start) at the start of an episode."
             )
-        return [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
+        context = [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
+        not_finite = ~th.stack([th.isfinite(h).all(dim=1) for h in context]).all(dim=0)
+        if not_finite.any():
+            envs = np.flatnonzero(not_finite.cpu().numpy()).tolist()
+            raise ValueError(
+                f"state contains NaN or inf for env(s) {envs}: pass the state returned by "
+                "the previous predict() call, or state=None (and episode_start) at the start of an episode."
+            )
+        return context
 
 
 MlpPolicy = ARQPolicy
