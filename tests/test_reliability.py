@@ -430,3 +430,37 @@ def test_a_nan_observation_reached_through_a_context_window_is_named():
     _, stats = model._cell_losses(buffer.samples_at(np.array([12]), np.array([0])))
     with pytest.raises(ValueError, match=r"became nan at update \d+; the sampled observations contain NaN or inf"):
         model._check_training(stats[None].cpu().numpy(), len(model.q_net.cells))
+
+
+class RaiseOnceEnv(gym.Env):
+    """Random observations, 1000-step episodes; ``step`` raises once, at its ``raise_at``-th call."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, raise_at: int):
+        self.raise_at, self.calls = raise_at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.calls += 1
+        if self.calls == self.raise_at:
+            raise RuntimeError("the env failed")
+        return self.observation_space.sample(), 1.0, False, False, {}
+
+
+@pytest.mark.parametrize("graph_acting", [False, True])
+def test_after_an_env_error_the_context_is_a_replay_of_the_stored_episode(graph_acting):
+    model = small_model(RaiseOnceEnv(raise_at=30), learning_starts=1000, buffer_size=1000, graph_acting=graph_acting)
+    with pytest.raises(RuntimeError, match="the env failed"):
+        model.learn(100)
+    model.learn(20, reset_num_timesteps=False)
+    n_stored = model.replay_buffer.size()
+    assert n_stored == 29 + 20 and model.replay_buffer.step_in_episode[n_stored - 1, 0] == n_stored - 1  # one episode
+    context = None
+    for obs in model.replay_buffer.observations[:n_stored]:  # no update yet: the policy acted with these parameters
+        _, context = model.policy.act(th.as_tensor(obs[None]), context, None)
+    assert all(th.equal(h, expected) for h, expected in zip(model._last_context, context, strict=True))

@@ -177,6 +177,11 @@ class ARQ(OffPolicyAlgorithm):
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
         self._last_context: Context | None = None  # each env's context while collecting (graph_acting: overwritten in place)
+        # The context before the step in progress: set when acting, cleared once the env stepped and the transition was
+        # stored. Still set at the next action (the env raised, or a callback stopped learning before storing it): the
+        # same observation is acted on again, from this context.
+        self._context_before_step: Context | None = None
+        self._step_in_progress = False
         self._warned_negative_reward = False
         self._warned_reward_scale = False
         if _init_setup_model:
@@ -453,8 +458,15 @@ class ARQ(OffPolicyAlgorithm):
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """
         Every step goes through the policy, also random ones, so that each env's context advances; the context stays
-        on the policy's device between steps (in the ``ActingGraph`` with ``graph_acting``).
+        on the policy's device between steps (in the ``ActingGraph`` with ``graph_acting``). A step that did not
+        complete (see ``_context_before_step``) is undone first, so that no observation is fed to the context twice.
         """
+        if self._step_in_progress:
+            if self.graph_acting and self._acting_graph is not None:
+                self._acting_graph.undo_step()
+            else:
+                self._last_context = self._context_before_step
+        self._step_in_progress = True
         if self.graph_acting:
             if self._acting_graph is None or self._acting_graph.n_envs != self.n_envs:
                 capture = self.device.type == "cuda"
@@ -464,6 +476,7 @@ class ARQ(OffPolicyAlgorithm):
             return actions, actions
         obs = self.policy.obs_to_tensor(self._last_obs)[0]
         episode_start = th.as_tensor(self._last_episode_starts, device=self.device)
+        self._context_before_step = self._last_context  # act() makes new tensors: a reference, no copy
         actions, self._last_context = self.policy.act(obs, self._last_context, episode_start)
         actions = self._explore(actions.cpu().numpy())
         return actions, actions
@@ -487,6 +500,7 @@ class ARQ(OffPolicyAlgorithm):
             self._warned_negative_reward = True
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._last_episode_starts = dones
+        self._step_in_progress = False
 
     def _setup_learn(
         self,
@@ -500,6 +514,7 @@ class ARQ(OffPolicyAlgorithm):
             # The env is about to be reset: the episodes in progress end here, and so do their contexts.
             self.replay_buffer.truncate_last_trajectory()
             self._last_context = None
+            self._step_in_progress = False
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
@@ -645,7 +660,8 @@ class ARQ(OffPolicyAlgorithm):
 
     def _excluded_save_params(self) -> list[str]:
         graphs = ["_compiled_cell_losses", "_acting_graph", "_update_graph", "_update_graph_key"]
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_last_context", *graphs]
+        contexts = ["_last_context", "_context_before_step"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", *contexts, *graphs]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
