@@ -17,6 +17,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
 
 from sb3_arq import ARQ
@@ -464,3 +465,37 @@ def test_after_an_env_error_the_context_is_a_replay_of_the_stored_episode(graph_
     for obs in model.replay_buffer.observations[:n_stored]:  # no update yet: the policy acted with these parameters
         _, context = model.policy.act(th.as_tensor(obs[None]), context, None)
     assert all(th.equal(h, expected) for h, expected in zip(model._last_context, context, strict=True))
+
+
+def predict_loop(model, n_steps: int, pass_state: bool) -> None:
+    """``n_steps`` of CartPole-v1 acted by ``model.predict``: SB3's habit (no state) or as a recurrent policy."""
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=0)
+    state, episode_start = None, True
+    for _ in range(n_steps):
+        if pass_state:
+            action, state = model.predict(obs, state=state, episode_start=np.array([episode_start]), deterministic=True)
+        else:
+            action, _ = model.predict(obs, deterministic=True)
+        obs, _, terminated, truncated, _ = env.step(action)
+        episode_start = terminated or truncated
+        if episode_start:
+            obs, _ = env.reset()
+            state = None  # also a fresh start without state: no warning
+
+
+def test_the_predict_habit_warns_once_on_a_policy_with_connections_through_time():
+    """Issue #21 item 6: ``action, _ = model.predict(obs)`` in a loop restarts the context at every call."""
+    model = small_model()
+    with pytest.warns(UserWarning, match="called again without the state it returned") as record:
+        predict_loop(model, 30, pass_state=False)
+    assert sum("without the state it returned" in str(w.message) for w in record) == 1
+    assert "model.predict(obs, state=state, episode_start=episode_start" in str(record[0].message)
+    assert record[0].filename == __file__  # points at the caller's predict() call
+
+    no_time = {**SMALL["policy_kwargs"], "recurrent_connections": False, "forward_connections": False}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*without the state it returned")
+        predict_loop(small_model(), 60, pass_state=True)
+        predict_loop(small_model(policy_kwargs=no_time), 30, pass_state=False)
+        evaluate_policy(small_model(), make_vec_env("CartPole-v1", n_envs=2), n_eval_episodes=4)
