@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import rl_zoo3.utils
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
+from sb3_arq.zoo import ZOO_ALGOS, bind_experiment_manager, hyperparams_path
 from sb3_arq.zoo.sampler import MEMORY_ENV_VAR, RUNNING_EXPERIMENT, trial_entry
 
 # What ``--trial-id`` takes from a trial's entry: the hyperparameters that the sampler searches (sampled or pinned)
@@ -153,3 +154,9 @@ class ARQExperimentManager(ExperimentManager):
             study_name = "" if self.study_name is None else f" --study-name {self.study_name}"
             command = f"python -m sb3_arq.zoo.best_params --storage {self.storage}{study_name} -o best.yml"
             print(f"Best hyperparameters as yml: {command}")
+
+
+# Imported before rl_zoo3 (e.g. by python -m sb3_arq.zoo.best_params), this module's import of rl_zoo3 ran register()
+# through the import hook while the class above was not defined yet: register() left the binding to this line.
+if rl_zoo3.utils.ALGOS.get("arq") is not None:
+    bind_experiment_manager(ARQExperimentManager)
