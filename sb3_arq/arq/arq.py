@@ -660,7 +660,7 @@ class ARQ(OffPolicyAlgorithm):
 
     def _excluded_save_params(self) -> list[str]:
         graphs = ["_compiled_cell_losses", "_acting_graph", "_update_graph", "_update_graph_key"]
-        contexts = ["_last_context", "_context_before_step"]
+        contexts = ["_last_context", "_context_before_step", "_step_in_progress"]
         return [*super()._excluded_save_params(), "q_net", "q_net_target", *contexts, *graphs]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

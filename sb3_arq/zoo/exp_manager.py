@@ -20,7 +20,6 @@ The study itself is created by rl-zoo3 from the ``--storage`` string (a ``.log``
 
 import importlib.util
 import inspect
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -120,15 +119,8 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self.method = method
         self.seed = seed
         self.n_startup_trials = n_startup_trials
+        # Per trial number. With --n-jobs, trials sample in threads, each trial in one thread: one key per thread.
         self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
-        self._lock = threading.Lock()  # --n-jobs: trials of one process sample in threads
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if key != "_lock"}  # rl-zoo3 pickles the study
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         """:return: The sampler of one trial, seeded with ``seed``."""
@@ -144,10 +136,9 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     def _sampler(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.BaseSampler:
-        with self._lock:
-            if trial.number not in self._samplers:
-                self._samplers[trial.number] = self.make_sampler(self.trial_seed(trial.number))
-            return self._samplers[trial.number]
+        if trial.number not in self._samplers:
+            self._samplers[trial.number] = self.make_sampler(self.trial_seed(trial.number))
+        return self._samplers[trial.number]
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         return self._sampler(trial).infer_relative_search_space(study, trial)
@@ -165,8 +156,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: Any, values: Any) -> None:
         self._sampler(trial).after_trial(study, trial, state, values)
-        with self._lock:
-            self._samplers.pop(trial.number, None)
+        self._samplers.pop(trial.number, None)
 
     def reseed_rng(self) -> None:
         """Nothing to reseed: each trial's sampler is seeded from the seed and the trial's number."""
