@@ -337,3 +337,29 @@ def test_unreachable_or_invalid_storage(tmp_path, monkeypatch):
     open_storage(str(tmp_path / "empty.log"))
     with pytest.raises(SystemExit, match=r"No study named 'nope'"):
         best_params.main(["--storage", str(tmp_path / "empty.log"), "--study-name", "nope"])
+
+
+def ask_and_tell(studies: list[optuna.Study]) -> list[tuple[float, int]]:
+    """One trial of each study in turn (a worker's sampling), with two parameters; returns the configurations."""
+    configurations = []
+    for study in studies:
+        trial = study.ask()
+        configurations.append((trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True), trial.suggest_int("n", 1, 9)))
+        study.tell(trial, configurations[-1][0])
+    return configurations
+
+
+def test_workers_of_one_study_with_the_same_seed_do_not_repeat_configurations(tmp_path):
+    """Issue #23 item 7: two workers started with the same --seed evaluated identical configurations."""
+    storage = str(tmp_path / "study.log")
+    workers = [
+        rl_zoo3.exp_manager.ExperimentManager(Namespace(), "arq", "CartPole-v1", str(tmp_path), seed=0, storage=storage)
+        for _ in range(2)
+    ]
+    kwargs = dict(storage=open_storage(storage), direction="maximize", load_if_exists=True)
+    for method in ("random", "tpe"):
+        shared = [optuna.create_study(study_name=method, sampler=w._create_sampler(method), **kwargs) for w in workers]
+        configurations = ask_and_tell(shared * 3)  # the workers take turns: trials 0 to 5
+        assert len(set(configurations)) == 6
+        alone = optuna.create_study(study_name=f"{method}-alone", sampler=workers[0]._create_sampler(method), **kwargs)
+        assert ask_and_tell([alone] * 6) == configurations  # one worker's search is reproducible

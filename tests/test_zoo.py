@@ -184,6 +184,42 @@ def test_hook_is_installed_and_lazy(tmp_path):
     assert "ZooImportHook" not in lines[1] and lines[2] == "False"
 
 
+@requires_hook
+def test_the_hook_registers_whatever_is_imported_first_without_warning(tmp_path):
+    """Issue #23 item 6: importing sb3_arq.zoo.exp_manager (best_params does) before rl_zoo3 left arq unregistered."""
+    code = (
+        "import sb3_arq.zoo.exp_manager as ours, rl_zoo3, rl_zoo3.exp_manager\n"
+        "print('arq' in rl_zoo3.ALGOS, rl_zoo3.exp_manager.ExperimentManager is ours.ARQExperimentManager)\n"
+    )
+    result = run_python(["-c", code], cwd=tmp_path)
+    assert result.stdout.split() == ["True", "True"] and "Warning" not in result.stderr, result.stderr
+    result = run_python(["-m", "sb3_arq.zoo.best_params", "--help"], cwd=tmp_path)
+    assert "usage: python -m sb3_arq.zoo.best_params" in result.stdout and "Warning" not in result.stderr, result.stderr
+
+
+@requires_hook
+def test_a_classic_control_run_does_not_import_dm_control(tmp_path):
+    """
+    Issue #23 item 10: with MUJOCO_GL=egl, dm_control's import then torch.optim's import of triton crashed a MinAtar run.
+    The paper's dm_control ids are registered without importing it; a dm_control id on the command line registers all.
+    """
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['train', '--algo', 'arq', '--env', 'CartPole-v1', '-n', '200', '-f', 'logs', '--seed', '0',\n"
+        "            '-params', 'learning_starts:100', 'batch_size:16', 'policy_kwargs:dict(net_arch=[8, 8], n_heads=2)']\n"
+        "runpy.run_module('rl_zoo3.train', run_name='__main__')\n"
+        "import gymnasium as gym, sb3_arq.envs\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'dm_control', 'shimmy', 'mujoco'}))\n"
+        "print(all(i in gym.registry for i in sb3_arq.envs.DMC_ENV_IDS), 'dm_control/cartpole-swingup-v0' in gym.registry)\n"
+        "print(type(gym.make('dm_control/reacher-hard-v0').unwrapped).__name__)\n"
+    )
+    lines = run_python(["-c", code], cwd=tmp_path).stdout.splitlines()
+    assert lines[-3:] == ["[]", "True False", "DmControlCompatibilityV0"]
+    code = "import sys\nsys.argv = ['enjoy', '--env', 'dm_control/cartpole-swingup-v0']\nimport rl_zoo3, gymnasium as gym\n"
+    code += "print('dm_control/cartpole-swingup-v0' in gym.registry)\n"
+    assert run_python(["-c", code], cwd=tmp_path).stdout.split() == ["True"]
+
+
 def test_register_in_process(tmp_path):
     sb3_arq.zoo.register()
     sb3_arq.zoo.register()  # idempotent

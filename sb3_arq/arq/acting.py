@@ -24,7 +24,8 @@ class ActingGraph:
         steps and ``set_parameters`` are seen; moving the policy to another device needs a new ``ActingGraph``.
     :param n_envs: Number of envs acting together.
     :param capture: Capture the step as a CUDA graph (the policy must be on CUDA); False runs it eagerly.
-    :param context: The context to start from (copied), None for zero. ``context`` holds the current one.
+    :param context: The context to start from (copied), None for zero. ``context`` holds the current one,
+        ``previous_context`` the one before the last step (``undo_step`` goes back to it).
     """
 
     def __init__(self, policy: ARQPolicy, n_envs: int, capture: bool, context: Context | None = None):
@@ -37,12 +38,15 @@ class ActingGraph:
         self.episode_start = th.ones(n_envs, dtype=th.bool, device=policy.device)
         self.epsilon = th.ones((), device=policy.device)
         self.context = policy.q_net.zero_context(n_envs) if context is None else [h.clone() for h in context]
+        self.previous_context = [h.clone() for h in self.context]
         self.actions = th.zeros(n_envs, dtype=th.long, device=policy.device)
         self.step = CapturedStep(self._step, capture)
 
     def _step(self) -> None:
         """One step of every env, reading and writing only the static tensors."""
         with th.no_grad():
+            for previous, h in zip(self.previous_context, self.context, strict=True):
+                previous.copy_(h)
             keep = (~self.episode_start).float().unsqueeze(1)
             greedy, activities = self.policy(self.obs, [h * keep for h in self.context])
             explore = th.rand(self.n_envs, device=self.actions.device) < self.epsilon
@@ -65,3 +69,8 @@ class ActingGraph:
         self.epsilon.fill_(epsilon)
         self.step()
         return self.actions.to("cpu", copy=True).numpy()  # a copy also on CPU, where the static tensor would be shared
+
+    def undo_step(self) -> None:
+        """Go back to the context before the last step (e.g. when the env failed to step on its actions)."""
+        for h, previous in zip(self.context, self.previous_context, strict=True):
+            h.copy_(previous)

@@ -2,6 +2,7 @@ import inspect
 import io
 import pathlib
 import warnings
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -11,7 +12,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TensorDict, TrainFreq
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
@@ -22,6 +23,7 @@ from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
 from sb3_arq.common.cuda_graph import CapturedStep
+from sb3_arq.common.files import atomic_write, check_model_file, load_verified_pickle, save_verified_pickle, write_path
 from sb3_arq.common.registration import register_env_family
 from sb3_arq.common.wrappers import BangBangWrapper
 
@@ -175,6 +177,11 @@ class ARQ(OffPolicyAlgorithm):
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
         self._last_context: Context | None = None  # each env's context while collecting (graph_acting: overwritten in place)
+        # The context before the step in progress: set when acting, cleared once the env stepped and the transition was
+        # stored. Still set at the next action (the env raised, or a callback stopped learning before storing it): the
+        # same observation is acted on again, from this context.
+        self._context_before_step: Context | None = None
+        self._step_in_progress = False
         self._warned_negative_reward = False
         self._warned_reward_scale = False
         if _init_setup_model:
@@ -251,11 +258,12 @@ class ARQ(OffPolicyAlgorithm):
         check_number("exploration_initial_eps", self.exploration_initial_eps, 0.0, 1.0)
         check_number("exploration_final_eps", self.exploration_final_eps, 0.0, 1.0)
         if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with learning_rate 0
-            check_number("learning_rate", self.learning_rate, 0.0, float("inf"))
+            check_number("learning_rate", self.learning_rate, 0.0, float("inf"), high_open=True)
         if self.n_envs > self.target_update_interval:
             warnings.warn(
-                f"The number of environments used ({self.n_envs}) is greater than the target network update interval "
-                f"({self.target_update_interval}): the target cells are copied at every step (as SB3's DQN warns).",
+                "The number of environments used is greater than the target network update interval "
+                f"({self.n_envs} > {self.target_update_interval}), therefore the target cells will be updated after each "
+                f"call to env.step() which corresponds to {self.n_envs} steps (SB3's DQN warning).",
                 stacklevel=2,
             )
 
@@ -325,7 +333,10 @@ class ARQ(OffPolicyAlgorithm):
         losses = [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)]
         with th.no_grad():
             scales = [y.abs().max() / cell.q_bound(h).mean() for y, cell, h in zip(targets, self.q_net.cells, hs, strict=True)]
-            finite = [th.isfinite(data.rewards).all(), th.isfinite(obs).all() & th.isfinite(next_obs).all()]
+            finite_obs = th.isfinite(obs).all() & th.isfinite(next_obs).all()
+            if data.context_observations is not None:  # an observation may reach the batch through a window only
+                finite_obs = finite_obs & th.isfinite(data.context_observations).all()
+            finite = [th.isfinite(data.rewards).all(), finite_obs]
             stats = th.stack([*losses, *(q.mean() for q in q_values), *scales, *finite]).detach()
         return losses, stats
 
@@ -357,6 +368,16 @@ class ARQ(OffPolicyAlgorithm):
             self._update_graph = CapturedStep(lambda: self._update(batch_size), capture, warmup, generators)
             self._update_graph_key = key
         return self._update_graph
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        """SB3's update of the optimizers' learning rate, after checking the scheduled value (finite, >= 0)."""
+        value = self.lr_schedule(self._current_progress_remaining)
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"learning_rate's schedule returned {value!r} at progress_remaining {self._current_progress_remaining!r} "
+                f"(update {self._n_updates + 1}): a learning rate must be a finite number >= 0"
+            )
+        super()._update_learning_rate(optimizers)
 
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)
@@ -437,8 +458,15 @@ class ARQ(OffPolicyAlgorithm):
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """
         Every step goes through the policy, also random ones, so that each env's context advances; the context stays
-        on the policy's device between steps (in the ``ActingGraph`` with ``graph_acting``).
+        on the policy's device between steps (in the ``ActingGraph`` with ``graph_acting``). A step that did not
+        complete (see ``_context_before_step``) is undone first, so that no observation is fed to the context twice.
         """
+        if self._step_in_progress:
+            if self.graph_acting and self._acting_graph is not None:
+                self._acting_graph.undo_step()
+            else:
+                self._last_context = self._context_before_step
+        self._step_in_progress = True
         if self.graph_acting:
             if self._acting_graph is None or self._acting_graph.n_envs != self.n_envs:
                 capture = self.device.type == "cuda"
@@ -448,6 +476,7 @@ class ARQ(OffPolicyAlgorithm):
             return actions, actions
         obs = self.policy.obs_to_tensor(self._last_obs)[0]
         episode_start = th.as_tensor(self._last_episode_starts, device=self.device)
+        self._context_before_step = self._last_context  # act() makes new tensors: a reference, no copy
         actions, self._last_context = self.policy.act(obs, self._last_context, episode_start)
         actions = self._explore(actions.cpu().numpy())
         return actions, actions
@@ -471,6 +500,7 @@ class ARQ(OffPolicyAlgorithm):
             self._warned_negative_reward = True
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._last_episode_starts = dones
+        self._step_in_progress = False
 
     def _setup_learn(
         self,
@@ -484,6 +514,7 @@ class ARQ(OffPolicyAlgorithm):
             # The env is about to be reset: the episodes in progress end here, and so do their contexts.
             self.replay_buffer.truncate_last_trajectory()
             self._last_context = None
+            self._step_in_progress = False
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
@@ -537,23 +568,74 @@ class ARQ(OffPolicyAlgorithm):
             )
         super().set_parameters(params, exact_match=exact_match, device=device)
 
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the model as SB3 does (a zip file, ".zip" added to a path without suffix), atomically: written to a
+        temporary file in the same folder, flushed, fsync-ed and renamed over ``path``, so that a process killed at any
+        instant leaves the old file or the new one (an open file object is written as it is).
+
+        :param path: Path of the file, or an open binary file.
+        :param exclude: Names of parameters to exclude in addition to the default ones.
+        :param include: Names of parameters that might be excluded but should be included anyway.
+        """
+        if not isinstance(path, (str, pathlib.Path)):
+            return super().save(path, exclude, include)
+        with atomic_write(write_path(path, "zip")) as file:
+            super().save(file, exclude, include)
+
+    @classmethod
+    def load(
+        cls: type[SelfARQ],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs,
+    ) -> SelfARQ:
+        """
+        SB3's ``load``, after checking that the file is a complete model zip (a ValueError naming the file otherwise,
+        also under ``python -O``, which strips SB3's own check). See ``BaseAlgorithm.load`` for the parameters.
+        """
+        check_model_file(path)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle (".pkl" added to a path without suffix) followed by its SHA-256 checksum,
+        which ``load_replay_buffer`` verifies; atomically, as ``save`` (SB3's ``load_from_pkl`` still reads the file).
+
+        :param path: Path of the file, or an open binary file.
+        """
+        if self.replay_buffer is None:
+            raise ValueError("The model has no replay buffer to save (replay_buffer is None)")
+        save_verified_pickle(self.replay_buffer, path)
+
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
         """
-        Load a replay buffer saved by ``save_replay_buffer``, after checking that it fits this model: a
-        ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A buffer that does not fit
-        is refused with a ValueError and the model's own buffer is kept.
+        Load a replay buffer saved by ``save_replay_buffer``, after verifying its checksum and checking that it fits
+        this model: a ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A file that is
+        truncated or corrupted, or a buffer that does not fit, is refused with a ValueError naming what is wrong, and
+        the model keeps its own buffer. A file without checksum (saved before sb3-arq verified them) loads unverified,
+        with a warning. As in SB3, a ``ContextReplayBuffer`` then samples onto ``model.device``.
 
-        :param path: Path to the pickled replay buffer.
+        :param path: Path to the pickled replay buffer (or an open binary file).
         :param truncate_last_traj: Unused (SB3 uses it for ``HerReplayBuffer``).
         """
-        buffer = load_from_pkl(path, self.verbose)
+        buffer = load_verified_pickle(path)
         if not isinstance(buffer, ContextReplayBuffer):
             raise ValueError(
                 f"ARQ needs a ContextReplayBuffer (it stores the observation windows of the contexts), the file holds a "
                 f"{type(buffer).__name__}: save one with an ARQ model's save_replay_buffer()."
             )
         expected = {
-            "context_size": self.replay_buffer.context_size,
+            "context_size": self.context_size if self.policy.uses_context else 0,
             "n_envs": self.n_envs,
             "observation_space": self.observation_space,
             "action_space": self.action_space,
@@ -578,7 +660,8 @@ class ARQ(OffPolicyAlgorithm):
 
     def _excluded_save_params(self) -> list[str]:
         graphs = ["_compiled_cell_losses", "_acting_graph", "_update_graph", "_update_graph_key"]
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_last_context", *graphs]
+        contexts = ["_last_context", "_context_before_step", "_step_in_progress"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", *contexts, *graphs]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

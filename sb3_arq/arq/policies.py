@@ -1,5 +1,6 @@
 """The ARQ policy: validation, the online and target cell stacks, one optimizer per cell, acting with the context."""
 
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -169,6 +170,8 @@ class ARQPolicy(BasePolicy):
         self.act_with = act_with
         self.compile_cells = compile_cells
         self.cell_product = cell_product
+        self._predicts_without_state = 0  # consecutive predict() calls that restarted the context (see predict)
+        self._warned_predict_habit = False
         self._build(lr_schedule)
 
     def make_stack(self) -> CellStack:
@@ -269,16 +272,29 @@ class ARQPolicy(BasePolicy):
         """
         Greedy action for an observation, carrying the context between calls like SB3's recurrent policies.
 
+        With connections through time, pass back the state that the previous call returned, with ``episode_start``
+        True at an episode's first step (as ``evaluate_policy`` does): without it, every call acts from a zero context,
+        as at an episode's first step. A warning (once per policy) says so when two calls in a row come without state.
+
         :param observation: Observation(s), single or batched (one row per env).
         :param state: The context returned by the previous call (one array per cell), None at the start.
         :param episode_start: Per env, whether this step starts an episode (its context is reset to zero).
         :param deterministic: Unused (the greedy action is deterministic; exploration is ARQ's).
         :return: Actions and the new context (None when no time connection is on).
+        :raises ValueError: When an observation or the state contains NaN or inf (naming the env).
         """
         self.set_training_mode(False)
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         n_envs = len(obs_tensor)
+        not_finite = th.flatten(~th.isfinite(obs_tensor), 1).any(dim=1)
+        if not_finite.any():
+            envs = np.flatnonzero(not_finite.cpu().numpy()).tolist()
+            raise ValueError(
+                f"The observation of env(s) {envs} contains NaN or inf: predict refuses it, "
+                "as the context would carry it to the end of the episode. Check the env (and VecNormalize's statistics)."
+            )
         context = None if state is None else self._state_to_context(state, n_envs)
+        self._check_predict_habit(state, episode_start)
         start = None
         if episode_start is not None:
             if np.size(episode_start) != n_envs:
@@ -290,6 +306,24 @@ class ARQPolicy(BasePolicy):
             actions = actions.squeeze(axis=0)
         return actions, (tuple(h.cpu().numpy() for h in hs) if self.uses_context else None)
 
+    def _check_predict_habit(self, state: tuple[np.ndarray, ...] | None, episode_start: np.ndarray | None) -> None:
+        """
+        Warn once when ``predict`` is called again without the state it returned (SB3's ``action, _ = predict(obs)``
+        loop), on a policy with connections through time: every call would restart the context from zero.
+        """
+        restarts = state is None and (episode_start is None or not np.all(episode_start))
+        self._predicts_without_state = self._predicts_without_state + 1 if restarts else 0
+        if self.uses_context and self._predicts_without_state >= 2 and not self._warned_predict_habit:
+            warnings.warn(
+                "predict() was called again without the state it returned: this ARQ policy has connections through "
+                "time (its context is a recurrent state), so every such call restarts the context from zero, as at an "
+                "episode's first step, and acts worse. Pass the state back, as for SB3's recurrent policies: "
+                "`action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=True)`, "
+                "with state=None and episode_start True at the start of each episode (evaluate_policy does this).",
+                stacklevel=4,
+            )
+            self._warned_predict_habit = True
+
     def _state_to_context(self, state: tuple[np.ndarray, ...], n_envs: int) -> Context:
         """The ``state`` given to ``predict`` as a context, after checking it is one of this policy's for n_envs."""
         expected = [(n_envs, width) for width in self.net_arch]
@@ -300,7 +334,15 @@ class ARQPolicy(BasePolicy):
                 f"shapes {expected} (n_envs = {n_envs}, widths {self.net_arch}), got {found if found else type(state)}. "
                 "Pass state=None (and episode_start) at the start of an episode."
             )
-        return [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
+        context = [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
+        not_finite = ~th.stack([th.isfinite(h).all(dim=1) for h in context]).all(dim=0)
+        if not_finite.any():
+            envs = np.flatnonzero(not_finite.cpu().numpy()).tolist()
+            raise ValueError(
+                f"state contains NaN or inf for env(s) {envs}: pass the state returned by "
+                "the previous predict() call, or state=None (and episode_start) at the start of an episode."
+            )
+        return context
 
 
 MlpPolicy = ARQPolicy

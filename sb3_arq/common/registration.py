@@ -8,6 +8,7 @@ DeepMind Control. Both packages are optional (``pip install sb3-arq[envs]``). Re
 """
 
 import importlib.util
+import sys
 import warnings
 
 import gymnasium as gym
@@ -52,12 +53,12 @@ def register_minatar_envs() -> bool:
     return True
 
 
-def register_dm_control_envs() -> bool:
-    """
-    Register shimmy's ``dm_control/...`` ids (``import shimmy`` registers them once per process).
+DMC_ENTRY_POINT = "sb3_arq.common.registration:make_dm_control_env"
 
-    Training needs no renderer. To render (videos), select a headless OpenGL backend before the first import of
-    dm_control: ``MUJOCO_GL=egl`` (GPU) or ``MUJOCO_GL=osmesa`` (CPU).
+
+def import_shimmy() -> bool:
+    """
+    Import shimmy, which registers its ``dm_control/...`` ids (once per process), and with it dm_control.
 
     :return: Whether shimmy and dm_control are installed (and their ids registered).
     """
@@ -66,11 +67,50 @@ def register_dm_control_envs() -> bool:
             # Without MUJOCO_GL and without a display, dm_control falls back to GLFW, which warns at import that
             # DISPLAY is missing: irrelevant for training, and rendering needs MUJOCO_GL=egl/osmesa there anyway.
             warnings.filterwarnings("ignore", message=".*DISPLAY environment variable is missing")
+            # shimmy registers its ids over the ones of register_dm_control_envs: the same envs
+            warnings.filterwarnings("ignore", message=".*Overriding environment")
             import shimmy  # noqa: F401
     except ImportError:
         return False
     # shimmy without dm_control installed registers no dm_control ids
-    return DMC_ENV_IDS[0] in gym.registry
+    return "dm_control/compatibility-env-v0" in gym.registry
+
+
+def make_dm_control_env(env_id: str, **kwargs) -> gym.Env:
+    """
+    Entry point of the ``dm_control/...`` ids that ``register_dm_control_envs`` registers without importing
+    dm_control: import shimmy (which registers its own entry points for the ids, and imports dm_control), then make
+    the env with shimmy's entry point.
+
+    :param env_id: The id.
+    :param kwargs: Keyword arguments of the env (e.g. ``render_mode``).
+    :return: shimmy's env (gymnasium's ``make`` adds its wrappers).
+    """
+    if not import_shimmy() or gym.registry[env_id].entry_point == DMC_ENTRY_POINT:
+        raise ValueError(f"{env_id!r} needs the shimmy[dm-control] package: pip install 'sb3-arq[envs]'")
+    return gym.registry[env_id].entry_point(**{**gym.registry[env_id].kwargs, **kwargs})
+
+
+def register_dm_control_envs() -> bool:
+    """
+    Register the ``dm_control/...`` ids of the paper's tasks (``DMC_ENV_IDS``) without importing dm_control: making
+    one imports shimmy and dm_control (``make_dm_control_env``); shimmy's other ids are registered by ``import shimmy``
+    (``register_env_family`` does it for an id it is given). A run on MinAtar or classic control thus never imports
+    dm_control, whose OpenGL backend can conflict with other libraries (e.g. Mesa's EGL with ``MUJOCO_GL=egl``).
+
+    Training needs no renderer. To render (videos), select a headless OpenGL backend before the first import of
+    dm_control: ``MUJOCO_GL=egl`` (GPU) or ``MUJOCO_GL=osmesa`` (CPU).
+
+    :return: Whether shimmy and dm_control are installed (and the ids registered).
+    """
+    if "shimmy" in sys.modules:
+        return import_shimmy()
+    if importlib.util.find_spec("shimmy") is None or importlib.util.find_spec("dm_control") is None:
+        return False
+    for env_id in DMC_ENV_IDS:
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=DMC_ENTRY_POINT, kwargs={"env_id": env_id})
+    return True
 
 
 # The env id namespaces this package registers, and how
@@ -87,6 +127,6 @@ def register_env_family(env_id: str) -> None:
     namespace = env_id.split("/")[0] if "/" in env_id else None
     if namespace not in FAMILIES or env_id in gym.registry:
         return
-    if not FAMILIES[namespace]():
+    if not FAMILIES[namespace]() or (namespace == "dm_control" and env_id not in gym.registry and not import_shimmy()):
         package = "minatar" if namespace == "MinAtar" else "shimmy[dm-control]"
         raise ValueError(f"{env_id!r} needs the {package} package: pip install 'sb3-arq[envs]'")

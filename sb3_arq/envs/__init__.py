@@ -2,7 +2,8 @@
 Environments of the ARQ benchmarks (the paper's section 5): importing this module registers them in gymnasium.
 
 Importing it registers MinAtar's ``MinAtar/<Game>-v0`` and ``-v1`` ids (gymnasium 1.x no longer imports plugin
-packages by itself) and shimmy's ``dm_control/<domain>-<task>-v0`` ids. Both packages are optional
+packages by itself) and the ``dm_control/<domain>-<task>-v0`` ids of the paper's five tasks, without importing
+dm_control (making one imports shimmy, which registers all its ``dm_control/...`` ids). Both packages are optional
 (``pip install sb3-arq[envs]``): without them the ids are simply not registered. Registration is idempotent.
 This is the module to pass to rl-zoo3 as ``--gym-packages sb3_arq.envs``. ``ARQ`` needs no such import: it registers
 the family of a ``MinAtar/...`` or ``dm_control/...`` id it is given. The wrappers and the registration functions

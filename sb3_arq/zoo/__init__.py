@@ -51,28 +51,50 @@ def register() -> None:
     Register sb3-arq with rl-zoo3 (idempotent): add ``"arq": sb3_arq.ARQ`` to ``rl_zoo3.utils.ALGOS`` (the dict that
     ``rl_zoo3.ALGOS``, the train/enjoy/record scripts and ``ExperimentManager`` share), ARQ's sampler and converter to
     ``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER`` (``sb3_arq.zoo.sampler``), and register
-    the MinAtar and DeepMind Control ids (``sb3_arq.envs``). The one hook beyond rl-zoo3's registries: the name
-    ``ExperimentManager`` in ``rl_zoo3.exp_manager`` (which rl-zoo3's ``train`` script imports) is bound to
-    ``sb3_arq.zoo.exp_manager.ARQExperimentManager``, which reads the packaged ``hyperparams/arq.yml`` when no
-    ``--conf-file`` is given and serves ``-optimize`` / ``--trial-id`` for ``--algo arq`` (unchanged for other algos).
+    the MinAtar and DeepMind Control ids (``sb3_arq.envs``; dm_control is imported only when a ``dm_control/...`` id is
+    on the command line or an env of one is made, so that a MinAtar or classic-control run never imports it). The one
+    hook beyond rl-zoo3's registries: the name ``ExperimentManager`` in ``rl_zoo3.exp_manager`` (which rl-zoo3's
+    ``train`` script imports) is bound to ``sb3_arq.zoo.exp_manager.ARQExperimentManager``, which reads the packaged
+    ``hyperparams/arq.yml`` when no ``--conf-file`` is given and serves ``-optimize`` / ``--trial-id`` for
+    ``--algo arq`` (unchanged for other algos).
     """
     import rl_zoo3
-    import rl_zoo3.exp_manager
     import rl_zoo3.utils
     from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 
-    import sb3_arq.envs  # noqa: F401  (registers the environments)
+    import sb3_arq.envs  # noqa: F401  (registers the environments; the paper's dm_control ids without dm_control)
     from sb3_arq import ARQ
-    from sb3_arq.zoo.exp_manager import ARQExperimentManager
+    from sb3_arq.common.registration import import_shimmy
     from sb3_arq.zoo.sampler import convert_arq_params, sample_arq_params
 
     for algos in (rl_zoo3.utils.ALGOS, rl_zoo3.ALGOS):
         algos["arq"] = ARQ
     HYPERPARAMS_SAMPLER["arq"] = sample_arq_params
     HYPERPARAMS_CONVERTER["arq"] = convert_arq_params
+    if any("dm_control/" in arg for arg in sys.argv):  # a DeepMind Control run of rl-zoo3's scripts: every shimmy id
+        import_shimmy()
+    exp_manager = sys.modules.get("sb3_arq.zoo.exp_manager")
+    if exp_manager is not None and not hasattr(exp_manager, "ARQExperimentManager"):
+        # sb3_arq.zoo.exp_manager is being imported: its import of rl_zoo3 ran this (through the import hook). It binds
+        # its class itself once defined (bind_experiment_manager at its end); importing it here would be circular.
+        return
+    from sb3_arq.zoo.exp_manager import ARQExperimentManager
+
+    bind_experiment_manager(ARQExperimentManager)
+
+
+def bind_experiment_manager(manager_class: type) -> None:
+    """
+    Bind the name ``ExperimentManager`` of ``rl_zoo3.exp_manager`` (and of ``rl_zoo3.train`` if imported) to
+    ``manager_class``, where rl-zoo3's ``train`` script finds the class it builds.
+
+    :param manager_class: ``sb3_arq.zoo.exp_manager.ARQExperimentManager``.
+    """
+    import rl_zoo3.exp_manager
+
     for module in (rl_zoo3.exp_manager, sys.modules.get("rl_zoo3.train")):
         if module is not None:
-            module.ExperimentManager = ARQExperimentManager
+            module.ExperimentManager = manager_class
 
 
 def train() -> None:
@@ -98,4 +120,13 @@ def record_video() -> None:
     runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
 
 
-__all__ = ["PACKAGED_HYPERPARAMS", "ZOO_ALGOS", "enjoy", "hyperparams_path", "record_video", "register", "train"]
+__all__ = [
+    "PACKAGED_HYPERPARAMS",
+    "ZOO_ALGOS",
+    "bind_experiment_manager",
+    "enjoy",
+    "hyperparams_path",
+    "record_video",
+    "register",
+    "train",
+]

@@ -11,6 +11,8 @@ already imported). For any ``--algo`` but ``arq`` the subclass is rl-zoo3's clas
   ``SB3_ARQ_TRIAL_SEEDS=N`` each trial trains N seeds and scores the worst (``objective``);
 - before a search it checks ``--storage`` and ``--sampler auto`` with clear errors, and records the number of actions
   of a ``Discrete`` action space in ``n_actions`` (rl-zoo3 does it for ``Box`` only), for the sampler's memory cap;
+- the ``random`` and ``tpe`` samplers sample each trial with a sampler seeded from ``--seed`` and the trial's number
+  (``TrialSeededSampler``): workers of one study started with the same ``--seed`` do not repeat configurations;
 - ``--trial-id`` loads the hyperparameters that the trial ran with (``sampler.trial_entry``: pins and merged policy
   kwargs included), not only its sampled values.
 
@@ -21,15 +23,18 @@ import importlib.util
 import inspect
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
+import rl_zoo3.utils
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
 from stable_baselines3.common.utils import set_random_seed
 
-from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
+from sb3_arq.zoo import ZOO_ALGOS, bind_experiment_manager, hyperparams_path
 from sb3_arq.zoo.sampler import MEMORY_ENV_VAR, RUNNING_EXPERIMENT, trial_entry
 
 # What ``--trial-id`` takes from a trial's entry: the hyperparameters that the sampler searches (sampled or pinned)
@@ -110,6 +115,67 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
     raise AssertionError("unreachable")
 
 
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """
+    An Optuna sampler that samples each trial with its own sampler, seeded from the search's seed and the trial's
+    number: workers of one study started with the same ``--seed`` never sample each other's configurations (a trial
+    number is unique in a study), and one worker's search stays reproducible. The samplers read the study's history
+    (e.g. TPE after its startup trials) as a single sampler would.
+
+    :param method: rl-zoo3's ``--sampler``: "random" or "tpe" (multivariate, as rl-zoo3 makes it).
+    :param seed: The search's seed (None: each trial's seed from the OS's entropy).
+    :param n_startup_trials: TPE's random trials before it models the history (rl-zoo3's ``n_startup_trials``).
+    """
+
+    def __init__(self, method: str, seed: int | None, n_startup_trials: int = 0):
+        if method not in ("random", "tpe"):
+            raise ValueError(f"method must be 'random' or 'tpe', got {method!r}")
+        self.method = method
+        self.seed = seed
+        self.n_startup_trials = n_startup_trials
+        # Per trial number. With --n-jobs, trials sample in threads, each trial in one thread: one key per thread.
+        self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        """:return: The sampler of one trial, seeded with ``seed``."""
+        if self.method == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        with warnings.catch_warnings():  # rl-zoo3's own TPESampler has warned once that multivariate is experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(n_startup_trials=self.n_startup_trials, seed=seed, multivariate=True)
+
+    def trial_seed(self, number: int) -> int:
+        """:return: The seed of trial ``number``'s sampler."""
+        entropy = None if self.seed is None else [self.seed, number]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+    def _sampler(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.BaseSampler:
+        if trial.number not in self._samplers:
+            self._samplers[trial.number] = self.make_sampler(self.trial_seed(trial.number))
+        return self._samplers[trial.number]
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        return self._sampler(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict[str, Any]) -> dict:
+        return self._sampler(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str, param_distribution: Any
+    ) -> Any:
+        return self._sampler(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._sampler(trial).before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: Any, values: Any) -> None:
+        self._sampler(trial).after_trial(study, trial, state, values)
+        self._samplers.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        """Nothing to reseed: each trial's sampler is seeded from the seed and the trial's number."""
+
+
 class ARQExperimentManager(ExperimentManager):
     """rl-zoo3's ``ExperimentManager``, with sb3-arq's packaged hyperparameters and search for ``--algo arq``."""
 
@@ -157,6 +223,27 @@ class ARQExperimentManager(ExperimentManager):
         entry = trial_entry(study.trials[trial_id] if trial_id is not None else study.best_trial)
         return {key: entry[key] for key in SEARCHED if key in entry}
 
+    def _create_sampler(self, sampler_method: str) -> optuna.samplers.BaseSampler:
+        """
+        rl-zoo3's sampler; for ``--algo arq`` with ``random`` or ``tpe``, a ``TrialSeededSampler``, so that workers of
+        one study started with the same ``--seed`` do not repeat configurations. ``auto`` (optunahub's AutoSampler,
+        which keeps a state across trials) is rl-zoo3's: a warning asks for one ``--seed`` per worker when the study
+        is shared through ``--storage``.
+        """
+        sampler = super()._create_sampler(sampler_method)  # rl-zoo3's checks and messages
+        if self.algo not in ZOO_ALGOS:
+            return sampler
+        if sampler_method == "auto":
+            if self.storage is not None:
+                warnings.warn(
+                    "--sampler auto: workers that share --storage with the same --seed sample the same configurations; "
+                    "start each worker with its own --seed (or use --sampler tpe or random, which never repeat them)",
+                    stacklevel=2,
+                )
+            return sampler
+
+        return TrialSeededSampler(sampler_method, self.seed, self.n_startup_trials)
+
     def hyperparameters_optimization(self) -> None:
         if self.algo not in ZOO_ALGOS:
             return super().hyperparameters_optimization()
@@ -185,3 +272,9 @@ class ARQExperimentManager(ExperimentManager):
             study_name = "" if self.study_name is None else f" --study-name {self.study_name}"
             command = f"python -m sb3_arq.zoo.best_params --storage {self.storage}{study_name} -o best.yml"
             print(f"Best hyperparameters as yml: {command}")
+
+
+# Imported before rl_zoo3 (e.g. by python -m sb3_arq.zoo.best_params), this module's import of rl_zoo3 ran register()
+# through the import hook while the class above was not defined yet: register() left the binding to this line.
+if rl_zoo3.utils.ALGOS.get("arq") is not None:
+    bind_experiment_manager(ARQExperimentManager)
