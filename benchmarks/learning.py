@@ -72,9 +72,13 @@ def task_variants(grid: dict, env_id: str) -> list[str]:
     return list(dict.fromkeys(name for block in grid["blocks"] if env_id in block["tasks"] for name in block["variants"]))
 
 
-def task_setting(grid: dict, env_id: str, key: str):
-    """A setting of one task: the grid's ``per_task`` value if it has one (``n_timesteps``, ``eval_freq``, ``target``)."""
-    return grid["per_task"].get(env_id, {}).get(key, grid.get(key))
+def task_setting(grid: dict, env_id: str, key: str, variant: str | None = None):
+    """
+    A setting of one task (``n_timesteps``, ``eval_freq``, ``target``): the variant's ``per_task`` value if it has one,
+    else the grid's ``per_task`` value, else the grid's.
+    """
+    own = grid["variants"][variant].get("per_task", {}).get(env_id, {}) if variant is not None else {}
+    return own.get(key, grid["per_task"].get(env_id, {}).get(key, grid.get(key)))
 
 
 def paper_evaluation(grid: dict, spec: dict) -> bool:
@@ -85,7 +89,7 @@ def paper_evaluation(grid: dict, spec: dict) -> bool:
 def zoo_args(grid: dict, run: dict, log_root: Path, grid_name: str) -> dict:
     """A run's rl-zoo3 arguments, named as in its saved ``args.yml``, in command-line order."""
     spec = grid["variants"][run["variant"]]
-    budget, eval_freq = (task_setting(grid, run["env"], key) for key in ("n_timesteps", "eval_freq"))
+    budget, eval_freq = (task_setting(grid, run["env"], key, run["variant"]) for key in ("n_timesteps", "eval_freq"))
     args, params = {"algo": spec["algo"], "env": run["env"], "n_timesteps": budget}, dict(spec["params"])
     if paper_evaluation(grid, spec):  # rl-zoo3's greedy evaluation off, the paper's on
         evaluation = {"eval_freq": eval_freq, "n_eval_episodes": grid["eval_episodes"], "epsilon": 0.05}
@@ -110,11 +114,11 @@ def train_command(grid: dict, run: dict, log_root: Path, grid_name: str) -> list
     return command
 
 
-def is_finished(run_dir: Path, grid: dict, env_id: str) -> bool:
+def is_finished(run_dir: Path, grid: dict, run: dict) -> bool:
     """Whether a run's evaluations.npz reaches the budget with every evaluation complete (False while it is written)."""
     with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
         steps, results = (np.load(run_dir / "evaluations.npz")[key] for key in ("timesteps", "results"))
-        budget = task_setting(grid, env_id, "n_timesteps")
+        budget = task_setting(grid, run["env"], "n_timesteps", run["variant"])
         return bool(steps[-1] >= budget and results.shape == (len(steps), grid["eval_episodes"]))
     return False
 
@@ -131,7 +135,7 @@ def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tupl
         args = load_zoo_args(args_file) if args_file.is_file() else None
         same = args is not None and all(args.get(key) == expected[key] for key in MATCHED if key in expected)
         if args is None or (same and (args.get("hyperparams") or {}) == expected["hyperparams"]):
-            done = args is not None and is_finished(run_dir, grid, run["env"])
+            done = args is not None and is_finished(run_dir, grid, run)
             (finished if done else unfinished).append(run_dir)
     return (finished[-1] if finished else None), unfinished
 
@@ -159,9 +163,9 @@ def grid_lock(log_root: Path, grid_name: str) -> FileLock:
     return lock
 
 
-def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, envs: list[str] | None = None) -> None:
-    """Run the grid's missing runs (of the tasks ``envs`` only, if given) one at a time, reporting after each."""
-    runs = [run for run in grid_runs(grid) if envs is None or run["env"] in envs]
+def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs: list[dict] | None = None) -> None:
+    """Run the grid's missing runs (those of ``runs`` only, if given) one at a time, reporting after each."""
+    runs = grid_runs(grid) if runs is None else runs
     with grid_lock(log_root, grid_name):
         for index, run in enumerate(runs, start=1):
             name = f"({index}/{len(runs)}) {run['variant']} {run['env']} seed {run['seed']}"
@@ -339,7 +343,7 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
         f"python benchmarks/learning.py --grid {grid_name}",
         f"python benchmarks/learning.py --grid {grid_name} --report-only",
     ]
-    longest = max(task_setting(grid, env_id, "n_timesteps") for env_id in tasks)
+    longest = max(task_setting(grid, run["env"], "n_timesteps", run["variant"]) for run in runs)
     md += ["# rl-zoo3's own plots and table of the same logs",
            f"MPLBACKEND=Agg python -m rl_zoo3.cli all_plots -a {algos} -e {' '.join(map(env_name, tasks))} -f {folders} "
            f"-l {' '.join(grid['variants'])} -max {longest} --no-million --no-display", "```", ""]  # fmt: skip
@@ -357,19 +361,24 @@ def describe(grid: dict, grid_name: str, log_root: Path) -> None:
     """Print the grid: settings, number of runs and every command line."""
     runs = grid_runs(grid)
     print(f"Grid {grid_name!r}: {grid['description']}")
-    steps = sum(task_setting(grid, run["env"], "n_timesteps") for run in runs)
+    steps = sum(task_setting(grid, run["env"], "n_timesteps", run["variant"]) for run in runs)
     print(f"  {budget_text(grid)}, {grid['eval_episodes']} evaluation episodes, {evaluation_text(grid)}")
     print(f"  seeds {grid['seeds']}, {len(runs)} runs ({steps:,} env steps in all)")
     print(*(f"  - {line}" for line in grid["reductions"]), sep="\n")
     print(*("  " + shlex.join(["python", *train_command(grid, run, log_root, grid_name)[1:]]) for run in runs), sep="\n")
 
 
-def checked_envs(grid: dict, args: argparse.Namespace) -> list[str] | None:
-    """The tasks of ``--env`` (None: all), after checking that each is one of the grid's."""
-    unknown = set(args.env or ()) - set(grid_tasks(grid))
-    if unknown:
-        sys.exit(f"--env {sorted(unknown)} is not a task of the {args.grid} grid: {grid_tasks(grid)}")
-    return args.env
+def selected_runs(grid: dict, args: argparse.Namespace) -> list[dict]:
+    """The grid's runs of the tasks ``--env`` and variants ``--variant`` (all where not given), both checked."""
+    for option, chosen, known in (("--env", args.env, grid_tasks(grid)), ("--variant", args.variant, list(grid["variants"]))):
+        if set(chosen or ()) - set(known):
+            sys.exit(f"{option} {sorted(set(chosen) - set(known))} is not in the {args.grid} grid: {known}")
+    runs = grid_runs(grid)
+    return [
+        run
+        for run in runs
+        if run["env"] in (args.env or [run["env"]]) and run["variant"] in (args.variant or [run["variant"]])
+    ]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -379,7 +388,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--log-root", type=Path, default=LOG_ROOT, help="rl-zoo3 log folders go to <log-root>/<grid>/")
     cli.add_argument("--results-dir", type=Path, default=RESULTS, help="where <grid>.md/.png/.json are written")
     cli.add_argument("--report-only", action="store_true", help="aggregate the finished runs, run nothing")
-    cli.add_argument("--env", action="append", help="run only this task's runs (repeatable); the report covers every task")
+    cli.add_argument("--env", action="append", help="run only this task's runs (repeatable); the report covers all")
+    cli.add_argument("--variant", action="append", help="run only this variant's runs (repeatable); the report covers all")
     cli.add_argument("--describe", action="store_true", help="print the grid and its commands, run nothing")
     return cli
 
@@ -391,7 +401,7 @@ def main() -> None:
     if args.describe:
         return describe(grid, args.grid, log_root)
     if not args.report_only:
-        run_grid(grid, args.grid, log_root, results_dir, checked_envs(grid, args))
+        run_grid(grid, args.grid, log_root, results_dir, selected_runs(grid, args))
     log(f"report: {write_report(grid, args.grid, log_root, results_dir)}")
 
 

@@ -48,12 +48,11 @@ def run_task(command: list[str], cwd: str, env: dict, output: str, algo_dir: str
             process.kill()
 
 
-def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, resources: dict, envs: list | None) -> list:
+def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, resources: dict, runs: list[dict]) -> list:
     """
-    Run the grid's missing runs (of the tasks ``envs`` only, if not None) as Ray tasks (Ray must be initialised); return
+    Run the missing runs among ``runs`` (some or all of the grid's) as Ray tasks (Ray must be initialised); return
     the runs that failed twice.
     """
-    runs = [run for run in learning.grid_runs(grid) if envs is None or run["env"] in envs]
     todo = []
     for run in runs:
         finished, unfinished = learning.find_attempts(grid, run, log_root, grid_name)
@@ -108,7 +107,9 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, reso
         bar.close()
     done, seconds = len(todo) - len(failed), time.time() - start
     if done:  # e.g. the packing grid: the aggregate throughput of the runs at once
-        steps = sum(learning.task_setting(grid, run["env"], "n_timesteps") for run in todo if run not in failed)
+        steps = sum(
+            learning.task_setting(grid, run["env"], "n_timesteps", run["variant"]) for run in todo if run not in failed
+        )
         learning.log(
             f"{done} runs: {steps:,} env steps in {seconds:.0f} s, {steps / seconds:.1f} env steps/s in all (with starts)"
         )
@@ -125,14 +126,14 @@ def main() -> None:
     grid, log_root, results_dir = learning.GRIDS[args.grid], args.log_root.resolve(), args.results_dir.resolve()
     if args.describe:
         return learning.describe(grid, args.grid, log_root)
-    failed, envs = [], learning.checked_envs(grid, args)
+    failed, runs = [], learning.selected_runs(grid, args)
     if not args.report_only:
         with learning.grid_lock(log_root, args.grid):
             ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
             learning.log(f"Ray: {ray.cluster_resources()}")
             resources = {"num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
             try:
-                failed = run_grid(grid, args.grid, log_root, results_dir, resources, envs)
+                failed = run_grid(grid, args.grid, log_root, results_dir, resources, runs)
             except KeyboardInterrupt:
                 sys.exit("Interrupted: the running runs were stopped; rerun the same command to finish what is missing.")
     learning.log(f"report: {learning.write_report(grid, args.grid, log_root, results_dir)}")

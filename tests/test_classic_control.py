@@ -34,6 +34,7 @@ def test_classic_control_entries():
         assert kwargs["shift"] == 1.0 and kwargs["gamma"] == entries[env_id]["gamma"]
 
 
+@pytest.mark.slow
 @requires_hook
 def test_rl_zoo3_cartpole_learns(tmp_path):
     """The entry as shipped (10,000 steps), evaluated once at the end: greedy return >= 120 of 500 (random: ~22)."""

@@ -73,8 +73,11 @@ def test_interquartile_mean_interval_and_targets():
 def test_grids_and_commands(capsys):
     for name, grid in learning.GRIDS.items():
         assert all(set(block["variants"]) <= set(grid["variants"]) for block in grid["blocks"])
-        for env_id in learning.grid_tasks(grid):  # the last evaluation lands on the budget
-            assert learning.task_setting(grid, env_id, "n_timesteps") % learning.task_setting(grid, env_id, "eval_freq") == 0
+        for run in learning.grid_runs(grid):  # the last evaluation lands on the budget
+            budget, eval_freq = (
+                learning.task_setting(grid, run["env"], key, run["variant"]) for key in ("n_timesteps", "eval_freq")
+            )
+            assert budget % eval_freq == 0
         # one evaluation protocol, in the commands, for every discrete-action algorithm of a grid
         discrete = [variant for variant, spec in grid["variants"].items() if spec["algo"] != "sac"]
         env_id = learning.grid_tasks(grid)[0]

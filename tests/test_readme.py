@@ -42,6 +42,7 @@ def test_readme_blocks_are_found():
     assert any(language == "python" for language, _, _ in BLOCKS)
 
 
+@pytest.mark.slow  # the first example trains CartPole for minutes
 @pytest.mark.parametrize(("language", "line", "code"), BLOCKS, ids=[f"README.md:{line}" for _, line, _ in BLOCKS])
 def test_readme_block_runs(language, line, code, tmp_path):
     (tmp_path / "hyperparams").symlink_to(REPO_ROOT / "hyperparams")

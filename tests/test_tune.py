@@ -213,9 +213,14 @@ def test_trials_score_their_worst_seed_and_keep_the_entry_schedule(tmp_path, mon
             trial_seeds()
 
 
-def test_budget_not_over_learning_starts_prunes_with_the_reason(tmp_path):
-    """-n 100 with learning_starts 100: no trial would make a gradient step, so each is pruned, saying why."""
-    storage = str(tmp_path / "logs" / "short.log")
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_budget_not_over_learning_starts_prunes_with_the_reason(tmp_path, kind):
+    """
+    -n 100 with learning_starts 100: no trial would make a gradient step, so each is pruned, saying why; the search
+    ends with the same explanation whatever the storage (Optuna's RDB storage says only "Record does not exist.").
+    """
+    (tmp_path / "logs").mkdir()
+    storage = str(tmp_path / "logs" / "short.log") if kind == "journal" else f"sqlite:///{tmp_path / 'logs' / 'short.db'}"
     result = run_python(optimize_args(ZOO_TRAIN, tmp_path, storage, "short", 2, n_timesteps=100), tmp_path, check=False)
     reason = "budget of 100 steps (-n, else the entry's n_timesteps) does not exceed learning_starts=100: it would end"
     assert result.stderr.count(reason) == 2 and "Trial 0 pruned." in result.stderr, result.stderr[-3000:]

@@ -49,6 +49,8 @@ SEARCHED = (
     "target_update_interval",
     "train_freq",
 )
+# What Optuna says of a study's best trial when no trial completed: in memory or a journal file, then in a database
+NO_COMPLETED_TRIAL = ("No trials are completed yet", "Record does not exist")
 # Seconds to wait for a database server before --storage is reported unreachable
 CONNECT_TIMEOUT = 10
 # Seeds per trial (SB3_ARQ_TRIAL_SEEDS, default 1): the trial's value is the worst seed's; seeds of repeats start at the stride
@@ -260,7 +262,7 @@ class ARQExperimentManager(ExperimentManager):
         try:
             super().hyperparameters_optimization()
         except ValueError as error:
-            if "No trials are completed yet" not in str(error):
+            if not any(message in str(error) for message in NO_COMPLETED_TRIAL):
                 raise
             raise ValueError(
                 "No trial of the study has completed: every trial was pruned. Optuna's log above says why; a trial is "

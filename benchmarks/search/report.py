@@ -1,0 +1,54 @@
+"""
+The trials of an ARQ search as a markdown table: per trial its sampled values, the final greedy return of each seeded
+repeat (``SB3_ARQ_TRIAL_SEEDS``), its value (the worst repeat) and its wall time; then the best trial's yml entry.
+
+    python benchmarks/search/report.py --storage logs/search/cartpole-v1.log --study-name cartpole-v1 \
+        -o benchmarks/search/cartpole-v1.md
+"""
+
+import argparse
+from pathlib import Path
+
+import optuna
+import yaml
+
+from sb3_arq.zoo.exp_manager import open_storage
+from sb3_arq.zoo.sampler import trial_entry
+
+
+def value_text(value) -> str:
+    """A sampled value, short."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def report(study: optuna.Study) -> list[str]:
+    """The markdown lines: the trials (best first, then unfinished ones) and the best trial's entry."""
+    trials = sorted(study.trials, key=lambda trial: (trial.value is None, -(trial.value or 0.0), trial.number))
+    names = list(dict.fromkeys(name for trial in trials for name in trial.params))
+    lines = ["| trial | " + " | ".join(names) + " | final return per seed | value (worst) | minutes |"]
+    lines.append("|---" * (len(names) + 4) + "|")
+    for trial in trials:
+        seeds = ", ".join(f"{value:.1f}" for value in trial.user_attrs.get("seed_returns", []))
+        value = "-" if trial.value is None else f"{trial.value:.1f}"
+        minutes = "-" if trial.duration is None else f"{trial.duration.total_seconds() / 60:.1f}"
+        params = " | ".join(value_text(trial.params[name]) if name in trial.params else "-" for name in names)
+        lines.append(f"| {trial.number} ({trial.state.name.lower()}) | {params} | {seeds or '-'} | {value} | {minutes} |")
+    best = study.best_trial
+    entry = {best.user_attrs.get("env_id", "env"): trial_entry(best)}
+    return [*lines, "", f"Best trial: {best.number}, as a yml entry:", "", "```yaml", yaml.safe_dump(entry).strip(), "```"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--storage", required=True, help="the search's --storage (journal .log file or database URL)")
+    parser.add_argument("--study-name", required=True)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="markdown file to write")
+    args = parser.parse_args()
+    study = optuna.load_study(study_name=args.study_name, storage=open_storage(args.storage))
+    lines = [f"# Search `{args.study_name}`: {len(study.trials)} trials", "", *report(study), ""]
+    args.output.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
