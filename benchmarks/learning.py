@@ -284,7 +284,7 @@ def plot(grid: dict, grid_name: str, data: pd.DataFrame, path: Path) -> None:
         sns.lineplot(x=task["timesteps"], y=task["mean_return"], hue=task["variant"].map(labels), errorbar="se", ax=ax)
         ax.set(title=env_id, xlabel="env steps", ylabel=f"evaluation return ({grid['eval_episodes']} episodes)")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{grid_name} grid: {evaluation_text(grid)}; mean +- standard error over seeds")
+    fig.suptitle(f"{grid_name} grid: mean +- standard error over seeds")
     fig.savefig(path, dpi=110)
 
 
@@ -319,7 +319,8 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
     results_dir.mkdir(parents=True, exist_ok=True)
     summary = summarise(data, {env_id: task_setting(grid, env_id, "target") for env_id in tasks})
     md = [f"# Learning benchmark: `{grid_name}` grid", ""]
-    eval_freqs = ", ".join(sorted({f"{task_setting(grid, env_id, 'eval_freq'):,}" for env_id in tasks}))
+    eval_freqs = {task_setting(grid, run["env"], "eval_freq", run["variant"]) for run in runs}
+    eval_freqs = ", ".join(f"{eval_freq:,}" for eval_freq in sorted(eval_freqs))
     md += [f"{grid['description']}. **Budget: {budget_text(grid)}**; evaluation every "
            f"{eval_freqs} steps on {grid['eval_episodes']} episodes, {evaluation_text(grid)}; seeds "
            f"{grid['seeds']}. Finished runs: {int(summary['final', 'size'].sum())} of {len(runs)}.", ""]  # fmt: skip

@@ -2,13 +2,16 @@ import os
 import site
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 import yaml
-from rl_zoo3.utils import linear_schedule
+from rl_zoo3.utils import get_wrapper_class, linear_schedule
+from stable_baselines3.common.monitor import Monitor
 
 import sb3_arq
 from sb3_arq import ARQ
@@ -59,22 +62,23 @@ def run_python(args: list[str], cwd: Path, check: bool = True, **extra_env: str)
     return result
 
 
-def zoo_entry(env_id: str) -> tuple[int, dict]:
+def zoo_entry(env_id: str) -> tuple[int, Callable[[], gym.Env], dict]:
     """
-    An entry of the packaged ``hyperparams/arq.yml`` as ``ARQ(...)`` keyword arguments, read as rl-zoo3 reads it (a
-    ``lin_<value>`` learning rate is a linear schedule from ``value`` to 0, ``policy_kwargs`` a ``dict(...)`` string).
+    An entry of the packaged ``hyperparams/arq.yml`` as rl-zoo3 reads it: a ``lin_<value>`` learning rate is a linear
+    schedule from ``value`` to 0, ``policy_kwargs`` a ``dict(...)`` string, ``env_wrapper`` wraps the env inside
+    rl-zoo3's ``Monitor`` (so that episode returns stay in the task's units).
 
-    :param env_id: The entry's env id, e.g. "CartPole-v1" (an entry without ``env_wrapper``).
-    :return: The entry's ``n_timesteps`` and the keyword arguments (without ``n_timesteps`` and ``policy``).
+    :param env_id: The entry's env id, e.g. "CartPole-v1".
+    :return: The entry's ``n_timesteps``, a function making its env, and ``ARQ(...)``'s other keyword arguments.
     """
     with open(hyperparams_path("arq")) as file:
         entry = dict(yaml.safe_load(file)[env_id])
-    assert "env_wrapper" not in entry, f"{env_id}'s entry wraps its env: build the env as rl-zoo3 does instead"
     n_timesteps, _ = int(entry.pop("n_timesteps")), entry.pop("policy")
+    wrapper = get_wrapper_class({"env_wrapper": entry.pop("env_wrapper", None)}) or (lambda env: env)
     if isinstance(entry["learning_rate"], str) and entry["learning_rate"].startswith("lin_"):
         entry["learning_rate"] = linear_schedule(float(entry["learning_rate"][len("lin_") :]))
     entry["policy_kwargs"] = eval(entry.get("policy_kwargs", "dict()"))
-    return n_timesteps, entry
+    return n_timesteps, lambda: wrapper(Monitor(gym.make(env_id))), entry
 
 
 # Every variant the registries define, as policy_kwargs: cell type x action conditioning x goodness (AD: no goodness)
@@ -114,16 +118,25 @@ requires_hook = pytest.mark.skipif(
 
 
 def zoo_train(
-    log_folder: Path, algo: str, env_id: str, n_timesteps: int, eval_freq: int, eval_episodes: int, *extra: str, **extra_env
+    log_folder: Path,
+    algo: str,
+    env_id: str,
+    n_timesteps: int,
+    eval_freq: int,
+    eval_episodes: int,
+    *extra: str,
+    seed: int = 0,
+    **extra_env,
 ) -> subprocess.CompletedProcess:
     """
-    ``python -m rl_zoo3.train`` with evaluation on, seed 0, one torch thread.
+    ``python -m rl_zoo3.train`` with evaluation on, one torch thread.
 
     :param extra: More command line arguments.
+    :param seed: ``--seed``.
     :param extra_env: Extra environment variables.
     :return: The finished process.
     """
-    args = ["-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "-f", str(log_folder), "--seed", "0"]
+    args = ["-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "-f", str(log_folder), "--seed", str(seed)]
     args += ["-n", str(n_timesteps), "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes)]
     return run_python([*args, "--num-threads", "1", *extra], cwd=log_folder, **extra_env)
 

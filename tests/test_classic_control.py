@@ -26,7 +26,7 @@ def test_classic_control_entries():
         params = entries[env_id]
         assert params["batch_size"] <= 64 and params["learning_starts"] <= 1000 and params["context_size"] <= 4
         assert params["n_timesteps"] <= 1.2e5
-    assert entries["CartPole-v1"]["n_timesteps"] == 10_000  # the budget of test_rl_zoo3_cartpole_learns
+    assert entries["CartPole-v1"]["n_timesteps"] == 20_000  # the budget of test_rl_zoo3_cartpole_learns
     for env_id in ("Acrobot-v1", "MountainCar-v0"):
         (wrapper,) = entries[env_id]["env_wrapper"]
         kwargs = wrapper["sb3_arq.envs.ShiftReward"]
@@ -34,15 +34,24 @@ def test_classic_control_entries():
         assert kwargs["shift"] == 1.0 and kwargs["gamma"] == entries[env_id]["gamma"]
 
 
+# The README's CartPole-v1 command on three seeds: these are runs of the classic grid (same command and evaluations,
+# benchmarks/results/classic.md), which ended at 169.8, 162.2 and 200.0 on the 2-core machine of 2026-12-02 (every one of
+# its 10 seeds at >= 162). Another machine may round floats otherwise and follow another trajectory: the bar is that the
+# run learned (>= 100, 4.5x a random policy), not a seed's exact return.
+CARTPOLE_SEEDS, LEARNED = (0, 1, 2), 100
+
+
 @pytest.mark.slow
 @requires_hook
-def test_rl_zoo3_cartpole_learns(tmp_path):
-    """The entry as shipped (10,000 steps), evaluated once at the end: greedy return >= 120 of 500 (random: ~22)."""
-    zoo_train(tmp_path, "arq", "CartPole-v1", 10_000, 10_000, 10)
-    evaluations = np.load(check_run(tmp_path, "arq", "CartPole-v1", [10_000], 10).parent / "evaluations.npz")
-    final_return = evaluations["results"].mean()
-    print(f"CartPole-v1, 10,000 steps: greedy mean return {final_return:.1f}")
-    assert final_return >= 120
+@pytest.mark.parametrize("seed", CARTPOLE_SEEDS)
+def test_rl_zoo3_cartpole_learns(tmp_path, seed):
+    """The README's command, the entry as shipped (20,000 steps), evaluated every 5,000 steps as the classic grid does."""
+    zoo_train(tmp_path, "arq", "CartPole-v1", 20_000, 5_000, 10, seed=seed)
+    model_path = check_run(tmp_path, "arq", "CartPole-v1", [5_000, 10_000, 15_000, 20_000], 10)
+    evaluations = np.load(model_path.parent / "evaluations.npz")
+    final_return = evaluations["results"][-1].mean()
+    print(f"CartPole-v1 seed {seed}, 20,000 steps: greedy mean return {final_return:.1f}")
+    assert final_return >= LEARNED
 
 
 @requires_hook

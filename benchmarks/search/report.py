@@ -30,7 +30,8 @@ def report(study: optuna.Study) -> list[str]:
     for trial in trials:
         seeds = ", ".join(f"{value:.1f}" for value in trial.user_attrs.get("seed_returns", []))
         value = "-" if trial.value is None else f"{trial.value:.1f}"
-        minutes = "-" if trial.duration is None else f"{trial.duration.total_seconds() / 60:.1f}"
+        complete = trial.state == optuna.trial.TrialState.COMPLETE
+        minutes = f"{trial.duration.total_seconds() / 60:.1f}" if complete else "-"  # a stopped trial's is unknown
         params = " | ".join(value_text(trial.params[name]) if name in trial.params else "-" for name in names)
         lines.append(f"| {trial.number} ({trial.state.name.lower()}) | {params} | {seeds or '-'} | {value} | {minutes} |")
     best = study.best_trial
