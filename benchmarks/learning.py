@@ -13,6 +13,7 @@ reaches the budget; unfinished attempts are deleted before it starts again. The 
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -209,12 +210,10 @@ def iqm_interval(finals: pd.Series) -> pd.Series:
     ``aggregate_iqm``) with its 95% percentile-bootstrap confidence interval (``scipy.stats.bootstrap``, seeded; rliable's
     stratified bootstrap for one task). rliable itself is not used: its bootstrap fails with the current ``arch`` (8).
     """
-    values = finals.to_numpy(dtype=float)
-    iqm = stats.trim_mean(values, 0.25)
-    low = high = iqm
+    values, interquartile_mean = finals.to_numpy(dtype=float), functools.partial(stats.trim_mean, proportiontocut=0.25)
+    low = high = iqm = interquartile_mean(values)
     if len(values) > 1 and np.ptp(values) > 0:
-        statistic = lambda sample, axis: stats.trim_mean(sample, 0.25, axis=axis)  # noqa: E731
-        bootstrap = stats.bootstrap((values,), statistic, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile", rng=0)
+        bootstrap = stats.bootstrap((values,), interquartile_mean, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile", rng=0)
         low, high = bootstrap.confidence_interval
     return pd.Series({"iqm": iqm, "iqm_low": low, "iqm_high": high})
 
