@@ -149,7 +149,8 @@ GRIDS = {
             "Evaluation greedy (rl-zoo3's, deterministic) for both, 10 episodes: the first tries' targets are greedy "
             "returns. Seeds 0-9; the searches that chose ARQ's settings used seeds from 1000 up "
             "(benchmarks/search/README.md).",
-            "One process at a time, one torch thread (OMP_NUM_THREADS=1, --num-threads 1), on a 2-core machine.",
+            "One torch thread per run (OMP_NUM_THREADS=1, --num-threads 1) on a 2-core machine; the runs of 2026-12-02 "
+            "shared the cores (two at a time with learning_ray.py, or beside a search), so their times are under load.",
         ],
     },
     # Seconds per run: what tests/test_learning_benchmark.py runs (sequentially and on Ray)
