@@ -17,6 +17,7 @@ import sb3_arq
 from sb3_arq import ARQ
 from sb3_arq.arq.cells import CELLS, GOODNESS
 from sb3_arq.zoo import hyperparams_path
+from sb3_arq.zoo.sampler import initial_learning_rate
 
 # This machine (and CI) has 2 cores; torch's default thread count oversubscribes them. Tests run on one thread.
 th.set_num_threads(1)
@@ -75,8 +76,8 @@ def zoo_entry(env_id: str) -> tuple[int, Callable[[], gym.Env], dict]:
         entry = dict(yaml.safe_load(file)[env_id])
     n_timesteps, _ = int(entry.pop("n_timesteps")), entry.pop("policy")
     wrapper = get_wrapper_class({"env_wrapper": entry.pop("env_wrapper", None)}) or (lambda env: env)
-    if isinstance(entry["learning_rate"], str) and entry["learning_rate"].startswith("lin_"):
-        entry["learning_rate"] = linear_schedule(float(entry["learning_rate"][len("lin_") :]))
+    start, linear = initial_learning_rate(entry)
+    entry["learning_rate"] = linear_schedule(start) if linear else start
     entry["policy_kwargs"] = eval(entry.get("policy_kwargs", "dict()"))
     return n_timesteps, lambda: wrapper(Monitor(gym.make(env_id))), entry
 
