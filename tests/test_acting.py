@@ -73,4 +73,4 @@ def test_graph_acting_collects_the_greedy_actions_of_predict(tmp_path):
     assert buffer.dones[: buffer.pos].sum() >= 2
     model.save(tmp_path / "model")
     loaded = ARQ.load(tmp_path / "model", device="cpu")
-    assert loaded.graph_acting and loaded._acting_graph is None
+    assert loaded.graph_acting and loaded._actor is None

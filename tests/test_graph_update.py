@@ -4,6 +4,7 @@ import pytest
 import torch as th
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
+from sb3_arq.common.cuda_graph import CapturedUpdate
 from tests.conftest import small_model
 
 
@@ -16,7 +17,7 @@ def test_graph_update_gives_the_eager_updates():
     for flag in (False, True):  # each built and trained before the next: the seed is set when a model is built
         models.append(small_model(replay_buffer_class=DeviceContextReplayBuffer, graph_update=flag))
         models[-1].learn(360)  # 200 random steps, then one update every 4 steps
-    assert models[1]._n_updates == models[0]._n_updates >= 40 and models[1]._update_graph is not None
+    assert models[1]._n_updates == models[0]._n_updates >= 40 and isinstance(models[1]._update_step, CapturedUpdate)
     for eager, graphed in zip(models[0].policy.parameters(), models[1].policy.parameters(), strict=True):
         assert th.equal(eager, graphed)
     assert models[0].logger.name_to_value["train/loss"] == models[1].logger.name_to_value["train/loss"]

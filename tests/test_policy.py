@@ -167,7 +167,7 @@ class RecordActingContext(BaseCallback):
 
     def _on_step(self) -> bool:
         model = self.model
-        context = [h.cpu().numpy().copy() for h in model._last_context]  # copies: graph_acting overwrites its tensors
+        context = [h.cpu().numpy().copy() for h in model._actor.context]  # copies: graph_acting overwrites its tensors
         self.steps.append((model._last_obs.copy(), model._last_episode_starts.copy(), context))
         return True
 

@@ -21,6 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
 
 from sb3_arq import ARQ
+from sb3_arq.arq import guards
 from tests.conftest import SMALL, small_model, zoo_env
 
 
@@ -125,7 +126,7 @@ def test_divergence_names_the_likely_cause():
     stats = np.zeros((1, 3 * 3 + 2))
     stats[0, 1], stats[0, -2:] = np.inf, 1.0  # cell 1's loss, finite inputs
     with pytest.raises(ValueError, match=r"cell 1's loss became inf at update \d+; the cell diverged: lower learning_rate"):
-        model._check_training(stats, 3)
+        guards.check_training(stats, 3, model._n_updates)
 
 
 def test_dict_observations_say_what_to_wrap_the_env_in():
@@ -234,6 +235,7 @@ import os, pathlib, signal, sys, threading, time
 import torch as th
 th.set_num_threads(1)
 from sb3_arq import ARQ
+from sb3_arq.arq import guards
 
 mode, folder = sys.argv[1], pathlib.Path(sys.argv[2])
 kwargs = dict(buffer_size=1_000_000, learning_starts=10_000, device="cpu")
@@ -430,7 +432,7 @@ def test_a_nan_observation_reached_through_a_context_window_is_named():
     assert np.isnan(buffer.observations[10]).all() and buffer.context_size == 3
     _, stats = model._cell_losses(buffer.samples_at(np.array([12]), np.array([0])))
     with pytest.raises(ValueError, match=r"became nan at update \d+; the sampled observations contain NaN or inf"):
-        model._check_training(stats[None].cpu().numpy(), len(model.q_net.cells))
+        guards.check_training(stats[None].cpu().numpy(), len(model.q_net.cells), model._n_updates)
 
 
 class RaiseOnceEnv(gym.Env):
@@ -464,7 +466,7 @@ def test_after_an_env_error_the_context_is_a_replay_of_the_stored_episode(graph_
     context = None
     for obs in model.replay_buffer.observations[:n_stored]:  # no update yet: the policy acted with these parameters
         _, context = model.policy.act(th.as_tensor(obs[None]), context, None)
-    assert all(th.equal(h, expected) for h, expected in zip(model._last_context, context, strict=True))
+    assert all(th.equal(h, expected) for h, expected in zip(model._actor.context, context, strict=True))
 
 
 def predict_loop(model, n_steps: int, pass_state: bool) -> None:

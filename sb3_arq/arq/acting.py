@@ -1,11 +1,57 @@
-"""Acting from static tensors: one env step of every env as one fixed sequence of device operations (a CUDA graph on a GPU)."""
+"""
+ARQ's two ways of acting while collecting, with one interface (``actor(observations, episode_starts, epsilon)``,
+``context``, ``undo_step()``): ``EagerActing``, the policy's ``act`` and numpy's epsilon, and ``ActingGraph``, one env
+step of every env as one fixed sequence of device operations from static tensors (a CUDA graph on a GPU).
+"""
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 
 from sb3_arq.arq.policies import ARQPolicy
 from sb3_arq.arq.stack import Context
 from sb3_arq.common.cuda_graph import CapturedStep
+
+
+def explore(actions: np.ndarray, epsilon: float, action_space: spaces.Discrete) -> np.ndarray:
+    """
+    :return: A copy of ``actions`` (also of a single, 0-d action) where each action is replaced, with probability
+        ``epsilon``, by ``action_space.sample()`` (numpy's generators, as SB3's DQN).
+    """
+    actions = np.array(actions)
+    flat_actions = actions.reshape(-1)
+    for i in np.flatnonzero(np.random.rand(flat_actions.size) < epsilon):
+        flat_actions[i] = action_space.sample()
+    return actions
+
+
+class EagerActing:
+    """
+    The acting step of ARQ's collection through ``ARQPolicy.act``: each env's context stays on the policy's device
+    between steps (zero at an episode start), the greedy action is replaced by a random one with probability epsilon
+    (``explore``). The same greedy actions and contexts as ``ActingGraph``, and as ``predict`` carrying its state.
+
+    :param policy: The policy whose online cells act.
+    :param n_envs: Number of envs acting together.
+    """
+
+    def __init__(self, policy: ARQPolicy, n_envs: int):
+        self.policy = policy
+        self.n_envs = n_envs
+        self.context: Context | None = None  # None: zero (no step yet)
+        self.previous_context: Context | None = None
+
+    def __call__(self, observations: np.ndarray, episode_starts: np.ndarray, epsilon: float) -> np.ndarray:
+        """Act in every env: see ``ActingGraph.__call__``."""
+        obs = self.policy.obs_to_tensor(observations)[0]
+        episode_start = th.as_tensor(episode_starts, device=self.policy.device)
+        self.previous_context = self.context  # act() makes new tensors: a reference, no copy
+        actions, self.context = self.policy.act(obs, self.context, episode_start)
+        return explore(actions.cpu().numpy(), epsilon, self.policy.action_space)
+
+    def undo_step(self) -> None:
+        """Go back to the context before the last step (e.g. when the env failed to step on its actions)."""
+        self.context = self.previous_context
 
 
 class ActingGraph:

@@ -1,38 +1,31 @@
-import inspect
-import io
-import pathlib
-import warnings
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TensorDict, TrainFreq
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
-from sb3_arq.arq.acting import ActingGraph
-from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples, DeviceContextReplayBuffer
+from sb3_arq.arq import guards
+from sb3_arq.arq.acting import ActingGraph, EagerActing, explore
+from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
+from sb3_arq.arq.files import SafeFiles
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
-from sb3_arq.common.checks import check_int, check_number, check_train_freq
-from sb3_arq.common.cuda_graph import CapturedStep
-from sb3_arq.common.files import atomic_write, check_model_file, load_verified_pickle, save_verified_pickle, write_path
+from sb3_arq.common.cuda_graph import CapturedUpdate
 from sb3_arq.common.registration import register_env_family
 from sb3_arq.common.wrappers import BangBangWrapper
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
-# Warn when a TD target exceeds the largest Q a cell can represent by this factor
-TARGET_SCALE_WARNING = 10.0
 
 
-class ARQ(OffPolicyAlgorithm):
+class ARQ(SafeFiles, OffPolicyAlgorithm):
     """
     ARQ: layer-local deep Q-learning with action-conditioned root mean squared Q-functions
     (Wu & Ren, ICLR 2026, https://arxiv.org/abs/2510.06649).
@@ -69,16 +62,12 @@ class ARQ(OffPolicyAlgorithm):
     :param max_grad_norm: Gradient clipping of each cell, to this global norm over the cell's parameters.
     :param context_size: Observations C before a sampled transition replayed to rebuild its contexts.
     :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
-        "reduce-overhead" for CUDA graphs, "max-autotune"), or None (eager). Exact up to float rounding; see the
-        throughput benchmark for what it gains.
-    :param graph_acting: Collect through an ``ActingGraph``: every env step is one fixed sequence of device operations
-        from static tensors, with epsilon drawn on the device, captured once as a CUDA graph and replayed when the
-        policy is on CUDA (run eagerly elsewhere). Greedy actions and contexts are unchanged; random actions then come
-        from torch's generator instead of numpy's. ``predict`` is not affected.
-    :param graph_update: Run each update (sampling, context replays, every cell's losses, backward, clipping, Adam) as
-        one ``CapturedStep``: on CUDA, captured as a CUDA graph after three eager updates and replayed (the cells'
-        Adam made capturable; a new learning rate, e.g. from a schedule, or batch size is captured anew); elsewhere run
-        eagerly. Needs ``replay_buffer_class=DeviceContextReplayBuffer`` (sampling on the device, without host work).
+        "reduce-overhead", "max-autotune"), or None (eager). Exact up to float rounding.
+    :param graph_acting: Collect through an ``ActingGraph`` (every env step one fixed sequence of device operations,
+        a CUDA graph on CUDA, eager elsewhere): the same greedy actions and contexts; random actions from torch's
+        generator instead of numpy's. ``predict`` is not affected.
+    :param graph_update: Run each update (sampling, context replays, losses, backward, clipping, Adam) as one
+        ``CapturedUpdate`` (a CUDA graph on CUDA, eager elsewhere). Needs ``DeviceContextReplayBuffer``.
     :param replay_buffer_class: ``ContextReplayBuffer`` (None, the default: numpy storage in host memory) or
         ``DeviceContextReplayBuffer`` (storage and sampling on the policy's device).
     :param replay_buffer_kwargs: Keyword arguments of the replay buffer (its ``context_size`` is ARQ's).
@@ -168,19 +157,16 @@ class ARQ(OffPolicyAlgorithm):
         self.max_grad_norm = max_grad_norm
         self.context_size = context_size
         self.compile_update = compile_update
-        self._compiled_cell_losses = None
         self.graph_acting = graph_acting
-        self._acting_graph: ActingGraph | None = None
         self.graph_update = graph_update
-        self._update_graph: CapturedStep | None = None
-        self._update_graph_key: tuple | None = None  # (batch size, learning rates) it was captured with
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
-        self._last_context: Context | None = None  # each env's context while collecting (graph_acting: overwritten in place)
-        # The context before the step in progress: set when acting, cleared once the env stepped and the transition was
-        # stored. Still set at the next action (the env raised, or a callback stopped learning before storing it): the
-        # same observation is acted on again, from this context.
-        self._context_before_step: Context | None = None
+        # Chosen once (_setup_model, _setup_learn): the update step, and the acting path that carries each env's context
+        self._compiled_cell_losses = None
+        self._update_step = None
+        self._actor: EagerActing | ActingGraph | None = None
+        # Set when acting, cleared once the transition is stored; still set at the next action (the env raised, or a
+        # callback stopped learning): the step is undone and the same observation acted on again.
         self._step_in_progress = False
         self._warned_negative_reward = False
         self._warned_reward_scale = False
@@ -188,14 +174,7 @@ class ARQ(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, ARQPolicy)):
-            raise ValueError(f"ARQ needs an ARQPolicy, got {self.policy_class!r}: is this file an ARQ model?")
-        if not isinstance(self.action_space, spaces.Discrete):
-            raise ValueError(
-                f"ARQ needs a Discrete action space, got {self.action_space}. Discretise a Box action space with "
-                "sb3_arq.envs.BangBangWrapper (every corner of the box)."
-            )
-        self._check_arguments()
+        guards.check_arguments(self)
         if self.policy_kwargs.get("action_encoding", "auto") == "auto":
             bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
             # A new dict: the caller's policy_kwargs stay as given.
@@ -205,76 +184,24 @@ class ARQ(OffPolicyAlgorithm):
         if not self.policy.uses_context:
             self.replay_buffer.context_size = 0  # no connection through time: no window to gather
         self._create_aliases()
+        self._setup_update()
 
-    def _check_arguments(self) -> None:
-        """Refuse, with the parameter's name and its valid range, what would fail later or train silently into NaN."""
-        if isinstance(self.observation_space, spaces.Dict):
-            raise ValueError(
-                f"ARQ's cells read one flat observation vector, got a Dict observation space {self.observation_space}. "
-                "Wrap the env in sb3_arq.envs.FlattenDictObservation (the entries concatenated in the Dict space's key "
-                "order, as float32) and use 'MlpPolicy'."
-            )
-        valid = list(inspect.signature(self.policy_class.__init__).parameters)[4:]  # after self, spaces, lr_schedule
-        unknown = sorted(set(self.policy_kwargs) - set(valid))
-        if unknown:
-            raise ValueError(
-                f"policy_kwargs has unknown key(s) {unknown}; {self.policy_class.__name__} takes {valid}. ARQ's cells read "
-                "the flattened observation: there is no features extractor or network architecture dict to pass."
-            )
-        for name in ("graph_acting", "graph_update"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not (isinstance(self.replay_buffer_class, type) and issubclass(self.replay_buffer_class, ContextReplayBuffer)):
-            raise TypeError(
-                "replay_buffer_class must be ContextReplayBuffer or DeviceContextReplayBuffer (sb3_arq.arq.buffers): ARQ's "
-                f"training needs the observation windows of the contexts, got {self.replay_buffer_class!r}"
-            )
-        if self.graph_update and not issubclass(self.replay_buffer_class, DeviceContextReplayBuffer):
-            raise ValueError(
-                "graph_update=True needs replay_buffer_class=DeviceContextReplayBuffer (sb3_arq.arq.buffers): the "
-                f"captured update samples on the device, without host work; got {self.replay_buffer_class.__name__}"
-            )
-        if self.graph_update and self.compile_update in ("reduce-overhead", "max-autotune"):
-            raise ValueError(
-                f"compile_update={self.compile_update!r} makes CUDA graphs of its own, which cannot be captured inside "
-                "graph_update's: use compile_update=None or 'default' with graph_update=True"
-            )
-        check_int("batch_size", self.batch_size, 1)
-        check_int("buffer_size", self.buffer_size, 1)
-        if self.buffer_size // self.n_envs < 2:
-            raise ValueError(
-                f"buffer_size must hold at least 2 transitions per env, i.e. >= {2 * self.n_envs} for {self.n_envs} "
-                f"env(s), got {self.buffer_size}"
-            )
-        check_int("learning_starts", self.learning_starts, 0)
-        check_int("gradient_steps", self.gradient_steps, 0, allowed=(-1,))
-        check_int("target_update_interval", self.target_update_interval, 1)
-        check_int("context_size", self.context_size, 1)
-        check_train_freq(self.train_freq.frequency if isinstance(self.train_freq, TrainFreq) else self.train_freq)
-        check_number("gamma", self.gamma, 0.0, 1.0)
-        check_number("tau", self.tau, 0.0, 1.0, low_open=True)
-        check_number("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
-        check_number("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
-        check_number("exploration_initial_eps", self.exploration_initial_eps, 0.0, 1.0)
-        check_number("exploration_final_eps", self.exploration_final_eps, 0.0, 1.0)
-        if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with learning_rate 0
-            check_number("learning_rate", self.learning_rate, 0.0, float("inf"), high_open=True)
-        if self.n_envs > self.target_update_interval:
-            warnings.warn(
-                "The number of environments used is greater than the target network update interval "
-                f"({self.n_envs} > {self.target_update_interval}), therefore the target cells will be updated after each "
-                f"call to env.step() which corresponds to {self.n_envs} steps (SB3's DQN warning).",
-                stacklevel=2,
-            )
+    def _setup_update(self) -> None:
+        """
+        Choose the update step once: ``_update`` with the cells' losses eager or through ``torch.compile``
+        (``compile_update``), called as it is or as a ``CapturedUpdate`` (``graph_update``: a CUDA graph on CUDA).
+        """
+        cell_losses = self._cell_losses
+        if self.compile_update is not None:
+            cell_losses = self._compiled_cell_losses = th.compile(self._cell_losses, mode=self.compile_update)
+        self._update_step = functools.partial(self._update, cell_losses)
+        if self.graph_update:
+            generators = [self.replay_buffer.generator]  # the device buffer's sampling generator
+            capture = self.device.type == "cuda"
+            self._update_step = CapturedUpdate(self._update_step, self.policy.optimizer, generators, capture)
 
     def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:
-        if policy_name in ("CnnPolicy", "MultiInputPolicy"):
-            raise ValueError(
-                f"ARQ has no {policy_name}: its cells read one flat observation vector (uint8 images are scaled to "
-                "[0, 1] and flattened), and no gradient may cross a cell, so there is no shared convolutional feature "
-                "extractor. Use 'MlpPolicy' (for a Dict observation space, wrap the env in "
-                "sb3_arq.envs.FlattenDictObservation)."
-            )
+        guards.check_policy_name(policy_name)
         return super()._get_policy_from_name(policy_name)
 
     def _create_aliases(self) -> None:
@@ -340,9 +267,13 @@ class ARQ(OffPolicyAlgorithm):
             stats = th.stack([*losses, *(q.mean() for q in q_values), *scales, *finite]).detach()
         return losses, stats
 
-    def _update(self, batch_size: int) -> th.Tensor:
-        """One update of every cell on one sampled batch; returns the update's statistics (see ``_cell_losses``)."""
-        cell_losses = self._compiled_cell_losses or self._cell_losses
+    def _update(self, cell_losses: Callable, batch_size: int) -> th.Tensor:
+        """
+        One update of every cell on one sampled batch; returns the update's statistics.
+
+        :param cell_losses: ``_cell_losses``, eager or compiled.
+        :param batch_size: The batch size.
+        """
         losses, stats = cell_losses(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
         self.policy.optimizer.zero_grad()
         # One backward pass for all cells: the losses share no parameter, so each cell's gradient is that of its own
@@ -353,43 +284,22 @@ class ARQ(OffPolicyAlgorithm):
             optimizer.step()
         return stats
 
-    def _graphed_update(self, batch_size: int) -> CapturedStep:
-        """
-        The ``CapturedStep`` of ``_update`` for this batch size and the optimizers' current learning rates (a CUDA
-        graph replay on CUDA, with the cells' Adam made capturable; eager elsewhere).
-        """
-        key = (batch_size, tuple(group["lr"] for group in self.policy.optimizer.param_groups))
-        if self._update_graph is None or self._update_graph_key != key:
-            capture = self.device.type == "cuda"
-            if capture:
-                self.policy.optimizer.make_capturable()
-            warmup = 3 if self._update_graph is None else 0  # a recapture needs no new warm-up
-            generators = [self.replay_buffer.generator]  # the device buffer's sampling generator
-            self._update_graph = CapturedStep(lambda: self._update(batch_size), capture, warmup, generators)
-            self._update_graph_key = key
-        return self._update_graph
-
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         """SB3's update of the optimizers' learning rate, after checking the scheduled value (finite, >= 0)."""
         value = self.lr_schedule(self._current_progress_remaining)
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(
-                f"learning_rate's schedule returned {value!r} at progress_remaining {self._current_progress_remaining!r} "
-                f"(update {self._n_updates + 1}): a learning rate must be a finite number >= 0"
-            )
+        guards.check_scheduled_learning_rate(value, self._current_progress_remaining, self._n_updates + 1)
         super()._update_learning_rate(optimizers)
 
     def train(self, gradient_steps: int, batch_size: int = 512) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        if self.compile_update is not None and self._compiled_cell_losses is None:
-            self._compiled_cell_losses = th.compile(self._cell_losses, mode=self.compile_update)
-        update = self._graphed_update(batch_size) if self.graph_update else lambda: self._update(batch_size)
         # A captured update returns its statistics in the graph's memory, which the next replay overwrites: copies.
-        stats = [update().clone() for _ in range(gradient_steps)]
+        stats = [self._update_step(batch_size).clone() for _ in range(gradient_steps)]
         stats = th.stack(stats).cpu().numpy()  # one device sync per train() call: (gradient_steps, statistics)
         n_cells = len(self.q_net.cells)
-        self._check_training(stats, n_cells)
+        guards.check_training(stats, n_cells, self._n_updates)
+        if not self._warned_reward_scale:
+            self._warned_reward_scale = guards.warn_target_scale(stats, n_cells)
         self._n_updates += gradient_steps
         means = stats.mean(axis=0)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -397,36 +307,6 @@ class ARQ(OffPolicyAlgorithm):
         for level in range(n_cells):
             self.logger.record(f"train/loss_cell{level}", means[level])
             self.logger.record(f"train/q_cell{level}", means[n_cells + level])
-
-    def _check_training(self, stats: np.ndarray, n_cells: int) -> None:
-        """
-        Stop at a non-finite loss or Q, saying which cell, at which update and the likely cause; warn once when the TD
-        targets are far beyond what the cells can represent (see ``_cell_losses`` for the columns of ``stats``).
-        """
-        bad = ~np.isfinite(stats[:, : 2 * n_cells])
-        if bad.any():
-            step, column = np.argwhere(bad)[0]
-            rewards_finite, obs_finite = stats[step, 3 * n_cells :]
-            if not obs_finite:
-                cause = "the sampled observations contain NaN or inf: check the env (and VecNormalize's statistics)"
-            elif not rewards_finite:
-                cause = "the sampled rewards contain NaN or inf: check the env's rewards"
-            else:
-                cause = "the cell diverged: lower learning_rate or max_grad_norm, or scale the rewards"
-            raise ValueError(
-                f"ARQ stopped: cell {column % n_cells}'s {'loss' if column < n_cells else 'Q'} became "
-                f"{stats[step, column]} at update {self._n_updates + step + 1}; {cause}. The cells' parameters may be "
-                "non-finite from this update on: reload a saved model to go on."
-            )
-        scale = stats[:, 2 * n_cells : 3 * n_cells].max()
-        if not self._warned_reward_scale and scale > TARGET_SCALE_WARNING:
-            warnings.warn(
-                f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, "
-                "as |tanh| <= 1): the cells cannot fit them. Scale the rewards down, e.g. with VecNormalize(env, "
-                "norm_obs=False, norm_reward=True) or a reward wrapper (see the README).",
-                stacklevel=3,
-            )
-            self._warned_reward_scale = True
 
     def predict(
         self,
@@ -445,40 +325,17 @@ class ARQ(OffPolicyAlgorithm):
         :return: The actions and the new context (None when the policy has no connection through time).
         """
         actions, state = self.policy.predict(observation, state, episode_start, deterministic)
-        return (actions if deterministic else self._explore(actions)), state
-
-    def _explore(self, actions: np.ndarray) -> np.ndarray:
-        """Replace each env's action by a uniformly random one with probability ``exploration_rate``."""
-        actions = np.array(actions)  # a copy, also for a single (0-d) action
-        flat_actions = actions.reshape(-1)
-        for i in np.flatnonzero(np.random.rand(flat_actions.size) < self.exploration_rate):
-            flat_actions[i] = self.action_space.sample()
-        return actions
+        return (actions if deterministic else explore(actions, self.exploration_rate, self.action_space)), state
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """
-        Every step goes through the policy, also random ones, so that each env's context advances; the context stays
-        on the policy's device between steps (in the ``ActingGraph`` with ``graph_acting``). A step that did not
-        complete (see ``_context_before_step``) is undone first, so that no observation is fed to the context twice.
+        Every step goes through the actor (``_setup_learn``), also random ones, so that each env's context advances.
+        A step that did not complete (see ``_step_in_progress``) is undone first: no observation enters a context twice.
         """
         if self._step_in_progress:
-            if self.graph_acting and self._acting_graph is not None:
-                self._acting_graph.undo_step()
-            else:
-                self._last_context = self._context_before_step
+            self._actor.undo_step()
         self._step_in_progress = True
-        if self.graph_acting:
-            if self._acting_graph is None or self._acting_graph.n_envs != self.n_envs:
-                capture = self.device.type == "cuda"
-                self._acting_graph = ActingGraph(self.policy, self.n_envs, capture, self._last_context)
-            actions = self._acting_graph(self._last_obs, self._last_episode_starts, self.exploration_rate)
-            self._last_context = self._acting_graph.context  # its static tensors: the current context
-            return actions, actions
-        obs = self.policy.obs_to_tensor(self._last_obs)[0]
-        episode_start = th.as_tensor(self._last_episode_starts, device=self.device)
-        self._context_before_step = self._last_context  # act() makes new tensors: a reference, no copy
-        actions, self._last_context = self.policy.act(obs, self._last_context, episode_start)
-        actions = self._explore(actions.cpu().numpy())
+        actions = self._actor(self._last_obs, self._last_episode_starts, self.exploration_rate)
         return actions, actions
 
     def _store_transition(
@@ -490,14 +347,8 @@ class ARQ(OffPolicyAlgorithm):
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q and np.any(reward < 0):
-            warnings.warn(
-                "ARQ received a negative reward: the Q-values of its cells are goodness values >= 0 and cannot "
-                "represent negative returns. Wrap the env in sb3_arq.envs.ShiftReward(env, shift, gamma), which makes "
-                'the rewards >= 0 and keeps the optimal policy (README, "Negative rewards").',
-                stacklevel=2,
-            )
-            self._warned_negative_reward = True
+        if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q:
+            self._warned_negative_reward = guards.warn_negative_reward(reward)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._last_episode_starts = dones
         self._step_in_progress = False
@@ -511,9 +362,13 @@ class ARQ(OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
         if reset_num_timesteps or self._last_obs is None:
-            # The env is about to be reset: the episodes in progress end here, and so do their contexts.
+            # The env is about to be reset: the episodes in progress end here, and so do their contexts. The acting path
+            # is chosen here, once per env: ActingGraph (captured as a CUDA graph on CUDA) or EagerActing.
             self.replay_buffer.truncate_last_trajectory()
-            self._last_context = None
+            if self.graph_acting:
+                self._actor = ActingGraph(self.policy, self.n_envs, capture=self.device.type == "cuda")
+            else:
+                self._actor = EagerActing(self.policy, self.n_envs)
             self._step_in_progress = False
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
@@ -539,129 +394,9 @@ class ARQ(OffPolicyAlgorithm):
             progress_bar=progress_bar,
         )
 
-    def set_parameters(
-        self,
-        load_path_or_dict: str | dict[str, TensorDict],
-        exact_match: bool = True,
-        device: th.device | str = "auto",
-    ) -> None:
-        params = load_path_or_dict
-        if not isinstance(params, dict):
-            _, params, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
-        expected = {name: value.shape for name, value in self.policy.state_dict().items()}
-        found = {name: value.shape for name, value in params.get("policy", {}).items()}
-        if exact_match and expected != found:
-            # RuntimeError, as torch's strict loading raises in SB3; a size mismatch is told apart from a foreign file.
-            missing, unexpected = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
-            n_cells = len({name.split(".")[2] for name in found if name.startswith("q_net.cells.")})
-            if 0 < n_cells != len(self.q_net.cells) or not (missing or unexpected):
-                resized = sorted(name for name in expected.keys() & found.keys() if expected[name] != found[name])
-                raise RuntimeError(
-                    f"The saved policy does not fit this ARQ: the file has {n_cells} cell(s), this model has "
-                    f"{len(self.q_net.cells)} of widths {self.policy.net_arch}; parameters of other sizes, e.g. "
-                    f"{(resized or missing or unexpected)[:3]}. Load it with the policy_kwargs it was saved with."
-                )
-            raise RuntimeError(
-                f"The saved policy is not a complete ARQ policy of this version: missing tensor(s) {missing[:3]}"
-                f"{' ...' if len(missing) > 3 else ''}, unexpected tensor(s) {unexpected[:3]}"
-                f"{' ...' if len(unexpected) > 3 else ''}. Is the file corrupted, or saved by another algorithm or version?"
-            )
-        super().set_parameters(params, exact_match=exact_match, device=device)
-
-    def save(
-        self,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        exclude: Iterable[str] | None = None,
-        include: Iterable[str] | None = None,
-    ) -> None:
-        """
-        Save the model as SB3 does (a zip file, ".zip" added to a path without suffix), atomically: written to a
-        temporary file in the same folder, flushed, fsync-ed and renamed over ``path``, so that a process killed at any
-        instant leaves the old file or the new one (an open file object is written as it is).
-
-        :param path: Path of the file, or an open binary file.
-        :param exclude: Names of parameters to exclude in addition to the default ones.
-        :param include: Names of parameters that might be excluded but should be included anyway.
-        """
-        if not isinstance(path, (str, pathlib.Path)):
-            return super().save(path, exclude, include)
-        with atomic_write(write_path(path, "zip")) as file:
-            super().save(file, exclude, include)
-
-    @classmethod
-    def load(
-        cls: type[SelfARQ],
-        path: str | pathlib.Path | io.BufferedIOBase,
-        env: GymEnv | None = None,
-        device: th.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs,
-    ) -> SelfARQ:
-        """
-        SB3's ``load``, after checking that the file is a complete model zip (a ValueError naming the file otherwise,
-        also under ``python -O``, which strips SB3's own check). See ``BaseAlgorithm.load`` for the parameters.
-        """
-        check_model_file(path)
-        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-
-    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
-        """
-        Save the replay buffer as a pickle (".pkl" added to a path without suffix) followed by its SHA-256 checksum,
-        which ``load_replay_buffer`` verifies; atomically, as ``save`` (SB3's ``load_from_pkl`` still reads the file).
-
-        :param path: Path of the file, or an open binary file.
-        """
-        if self.replay_buffer is None:
-            raise ValueError("The model has no replay buffer to save (replay_buffer is None)")
-        save_verified_pickle(self.replay_buffer, path)
-
-    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
-        """
-        Load a replay buffer saved by ``save_replay_buffer``, after verifying its checksum and checking that it fits
-        this model: a ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A file that is
-        truncated or corrupted, or a buffer that does not fit, is refused with a ValueError naming what is wrong, and
-        the model keeps its own buffer. A file without checksum (saved before sb3-arq verified them) loads unverified,
-        with a warning. As in SB3, a ``ContextReplayBuffer`` then samples onto ``model.device``.
-
-        :param path: Path to the pickled replay buffer (or an open binary file).
-        :param truncate_last_traj: Unused (SB3 uses it for ``HerReplayBuffer``).
-        """
-        buffer = load_verified_pickle(path)
-        if not isinstance(buffer, ContextReplayBuffer):
-            raise ValueError(
-                f"ARQ needs a ContextReplayBuffer (it stores the observation windows of the contexts), the file holds a "
-                f"{type(buffer).__name__}: save one with an ARQ model's save_replay_buffer()."
-            )
-        expected = {
-            "context_size": self.context_size if self.policy.uses_context else 0,
-            "n_envs": self.n_envs,
-            "observation_space": self.observation_space,
-            "action_space": self.action_space,
-        }
-        found = {name: getattr(buffer, name) for name in expected}
-        differing = [f"{name} {found[name]} (this model: {value})" for name, value in expected.items() if found[name] != value]
-        if differing:
-            raise ValueError(
-                f"The replay buffer does not fit this model: {'; '.join(differing)}. Load it into a model with the same "
-                "context_size (and time connections), number of envs and spaces, or start with an empty buffer."
-            )
-        if isinstance(buffer, DeviceContextReplayBuffer):
-            if buffer.observations.device.type != self.device.type:
-                raise ValueError(
-                    f"The DeviceContextReplayBuffer's storage is on {buffer.observations.device}, this model on "
-                    f"{self.device}: load it into a model on the device it was saved from."
-                )
-        else:
-            buffer.device = self.device
-        self.replay_buffer = buffer
-        self._update_graph = None  # a captured update reads the old buffer's tensors
-
     def _excluded_save_params(self) -> list[str]:
-        graphs = ["_compiled_cell_losses", "_acting_graph", "_update_graph", "_update_graph_key"]
-        contexts = ["_last_context", "_context_before_step", "_step_in_progress"]
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", *contexts, *graphs]
+        chosen = ["_compiled_cell_losses", "_update_step", "_actor", "_step_in_progress"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", *chosen]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -1,7 +1,7 @@
-"""A step function on static tensors, replayed as one CUDA graph after a few eager calls."""
+"""A step function on static tensors, replayed as one CUDA graph after a few eager calls; an optimizer update as one."""
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch as th
 
@@ -61,3 +61,35 @@ class CapturedStep(Generic[Output]):
                 self.output = self.step()
         self.graph.replay()
         return self.output
+
+
+class CapturedUpdate:
+    """
+    ``update(batch_size)`` (sample a batch, losses, backward, optimizer steps) as a ``CapturedStep`` per batch size and
+    learning rates: a learning rate is a Python number baked into the graph, so a new one (e.g. from a schedule), or
+    a new batch size, is captured anew (without a new warm-up). On CUDA the optimizer is made capturable first.
+
+    :param update: The update, a function of the batch size returning a tensor of statistics (in the graph's memory:
+        copy what must outlive the next call).
+    :param optimizer: The update's optimizer(s): ``param_groups`` and ``make_capturable()`` (``CellOptimizers``).
+    :param generators: Non-default CUDA generators the update draws from (see ``CapturedStep``).
+    :param capture: Capture on CUDA; False runs the update eagerly.
+    """
+
+    def __init__(self, update: Callable[[int], th.Tensor], optimizer: Any, generators: list[th.Generator], capture: bool):
+        self.update = update
+        self.optimizer = optimizer
+        self.generators = generators
+        self.capture = capture
+        self.step: CapturedStep[th.Tensor] | None = None
+        self.key: tuple | None = None  # (batch size, learning rates) the step was captured with
+
+    def __call__(self, batch_size: int) -> th.Tensor:
+        key = (batch_size, tuple(group["lr"] for group in self.optimizer.param_groups))
+        if self.step is None or self.key != key:
+            if self.capture:
+                self.optimizer.make_capturable()
+            warmup = 3 if self.step is None else 0  # a recapture needs no new warm-up
+            self.step = CapturedStep(lambda: self.update(batch_size), self.capture, warmup, self.generators)
+            self.key = key
+        return self.step()

@@ -1,0 +1,221 @@
+"""
+ARQ's guards: what ``ARQ`` refuses, with the parameter's name and what would be valid, before it could fail deep inside
+torch or train silently into NaN: its arguments, a saved policy that does not fit, a replay buffer that does not fit,
+and non-finite training statistics.
+"""
+
+import inspect
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.type_aliases import TrainFreq
+
+from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
+from sb3_arq.arq.policies import ARQPolicy
+from sb3_arq.common.checks import check_int, check_number, check_train_freq
+
+if TYPE_CHECKING:
+    from sb3_arq.arq.arq import ARQ
+
+# Warn when a TD target exceeds the largest Q a cell can represent by this factor
+TARGET_SCALE_WARNING = 10.0
+
+
+def check_policy_name(policy_name: str) -> None:
+    """Refuse SB3's policy names that ARQ has no policy for, saying why and what to use."""
+    if policy_name in ("CnnPolicy", "MultiInputPolicy"):
+        raise ValueError(
+            f"ARQ has no {policy_name}: its cells read one flat observation vector (uint8 images are scaled to [0, 1] "
+            "and flattened), and no gradient may cross a cell, so there is no shared convolutional feature extractor. "
+            "Use 'MlpPolicy' (for a Dict observation space, wrap the env in sb3_arq.envs.FlattenDictObservation)."
+        )
+
+
+def check_arguments(model: "ARQ") -> None:
+    """Refuse the constructor arguments of ``model`` that would fail later or train silently into NaN."""
+    if not (isinstance(model.policy_class, type) and issubclass(model.policy_class, ARQPolicy)):
+        raise ValueError(f"ARQ needs an ARQPolicy, got {model.policy_class!r}: is this file an ARQ model?")
+    if not isinstance(model.action_space, spaces.Discrete):
+        raise ValueError(
+            f"ARQ needs a Discrete action space, got {model.action_space}. Discretise a Box action space with "
+            "sb3_arq.envs.BangBangWrapper (every corner of the box)."
+        )
+    if isinstance(model.observation_space, spaces.Dict):
+        raise ValueError(
+            f"ARQ's cells read one flat observation vector, got a Dict observation space {model.observation_space}. "
+            "Wrap the env in sb3_arq.envs.FlattenDictObservation (the entries concatenated in the Dict space's key "
+            "order, as float32) and use 'MlpPolicy'."
+        )
+    valid = list(inspect.signature(model.policy_class.__init__).parameters)[4:]  # after self, spaces, lr_schedule
+    unknown = sorted(set(model.policy_kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"policy_kwargs has unknown key(s) {unknown}; {model.policy_class.__name__} takes {valid}. ARQ's cells read "
+            "the flattened observation: there is no features extractor or network architecture dict to pass."
+        )
+    for name in ("graph_acting", "graph_update"):
+        if not isinstance(getattr(model, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(model, name)!r}")
+    if not (isinstance(model.replay_buffer_class, type) and issubclass(model.replay_buffer_class, ContextReplayBuffer)):
+        raise TypeError(
+            "replay_buffer_class must be ContextReplayBuffer or DeviceContextReplayBuffer (sb3_arq.arq.buffers): ARQ's "
+            f"training needs the observation windows of the contexts, got {model.replay_buffer_class!r}"
+        )
+    if model.graph_update and not issubclass(model.replay_buffer_class, DeviceContextReplayBuffer):
+        raise ValueError(
+            "graph_update=True needs replay_buffer_class=DeviceContextReplayBuffer (sb3_arq.arq.buffers): the "
+            f"captured update samples on the device, without host work; got {model.replay_buffer_class.__name__}"
+        )
+    if model.graph_update and model.compile_update in ("reduce-overhead", "max-autotune"):
+        raise ValueError(
+            f"compile_update={model.compile_update!r} makes CUDA graphs of its own, which cannot be captured inside "
+            "graph_update's: use compile_update=None or 'default' with graph_update=True"
+        )
+    check_int("batch_size", model.batch_size, 1)
+    check_int("buffer_size", model.buffer_size, 1)
+    if model.buffer_size // model.n_envs < 2:
+        raise ValueError(
+            f"buffer_size must hold at least 2 transitions per env, i.e. >= {2 * model.n_envs} for {model.n_envs} "
+            f"env(s), got {model.buffer_size}"
+        )
+    check_int("learning_starts", model.learning_starts, 0)
+    check_int("gradient_steps", model.gradient_steps, 0, allowed=(-1,))
+    check_int("target_update_interval", model.target_update_interval, 1)
+    check_int("context_size", model.context_size, 1)
+    check_train_freq(model.train_freq.frequency if isinstance(model.train_freq, TrainFreq) else model.train_freq)
+    check_number("gamma", model.gamma, 0.0, 1.0)
+    check_number("tau", model.tau, 0.0, 1.0, low_open=True)
+    check_number("max_grad_norm", model.max_grad_norm, 0.0, float("inf"), low_open=True)
+    check_number("exploration_fraction", model.exploration_fraction, 0.0, 1.0)
+    check_number("exploration_initial_eps", model.exploration_initial_eps, 0.0, 1.0)
+    check_number("exploration_final_eps", model.exploration_final_eps, 0.0, 1.0)
+    if not callable(model.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with learning_rate 0
+        check_number("learning_rate", model.learning_rate, 0.0, float("inf"), high_open=True)
+    if model.n_envs > model.target_update_interval:
+        warnings.warn(
+            "The number of environments used is greater than the target network update interval "
+            f"({model.n_envs} > {model.target_update_interval}), therefore the target cells will be updated after each "
+            f"call to env.step() which corresponds to {model.n_envs} steps (SB3's DQN warning).",
+            stacklevel=4,
+        )
+
+
+def check_scheduled_learning_rate(value: float, progress_remaining: float, update: int) -> None:
+    """Refuse a learning rate that a schedule returned if it is not a finite number >= 0."""
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"learning_rate's schedule returned {value!r} at progress_remaining {progress_remaining!r} (update {update}): "
+            "a learning rate must be a finite number >= 0"
+        )
+
+
+def check_saved_policy(policy: ARQPolicy, params: dict[str, dict[str, th.Tensor]]) -> None:
+    """
+    Refuse saved parameters that do not fit ``policy`` exactly, telling a size mismatch apart from a foreign file
+    (RuntimeError, as torch's strict loading raises in SB3).
+    """
+    expected = {name: value.shape for name, value in policy.state_dict().items()}
+    found = {name: value.shape for name, value in params.get("policy", {}).items()}
+    if expected == found:
+        return
+    missing, unexpected = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    n_cells = len({name.split(".")[2] for name in found if name.startswith("q_net.cells.")})
+    if 0 < n_cells != len(policy.q_net.cells) or not (missing or unexpected):
+        resized = sorted(name for name in expected.keys() & found.keys() if expected[name] != found[name])
+        raise RuntimeError(
+            f"The saved policy does not fit this ARQ: the file has {n_cells} cell(s), this model has "
+            f"{len(policy.q_net.cells)} of widths {policy.net_arch}; parameters of other sizes, e.g. "
+            f"{(resized or missing or unexpected)[:3]}. Load it with the policy_kwargs it was saved with."
+        )
+    raise RuntimeError(
+        f"The saved policy is not a complete ARQ policy of this version: missing tensor(s) {missing[:3]}"
+        f"{' ...' if len(missing) > 3 else ''}, unexpected tensor(s) {unexpected[:3]}"
+        f"{' ...' if len(unexpected) > 3 else ''}. Is the file corrupted, or saved by another algorithm or version?"
+    )
+
+
+def check_replay_buffer(model: "ARQ", buffer: Any) -> None:
+    """Refuse a loaded replay buffer that is not a ``ContextReplayBuffer`` fitting ``model``, saying what differs."""
+    if not isinstance(buffer, ContextReplayBuffer):
+        raise ValueError(
+            f"ARQ needs a ContextReplayBuffer (it stores the observation windows of the contexts), the file holds a "
+            f"{type(buffer).__name__}: save one with an ARQ model's save_replay_buffer()."
+        )
+    expected = {
+        "context_size": model.context_size if model.policy.uses_context else 0,
+        "n_envs": model.n_envs,
+        "observation_space": model.observation_space,
+        "action_space": model.action_space,
+    }
+    found = {name: getattr(buffer, name) for name in expected}
+    differing = [f"{name} {found[name]} (this model: {value})" for name, value in expected.items() if found[name] != value]
+    if differing:
+        raise ValueError(
+            f"The replay buffer does not fit this model: {'; '.join(differing)}. Load it into a model with the same "
+            "context_size (and time connections), number of envs and spaces, or start with an empty buffer."
+        )
+    if isinstance(buffer, DeviceContextReplayBuffer) and buffer.observations.device.type != model.device.type:
+        raise ValueError(
+            f"The DeviceContextReplayBuffer's storage is on {buffer.observations.device}, this model on {model.device}: "
+            "load it into a model on the device it was saved from."
+        )
+
+
+def check_training(stats: np.ndarray, n_cells: int, n_updates: int) -> None:
+    """
+    Stop at a non-finite loss or Q, saying which cell, at which update and the likely cause.
+
+    :param stats: One row per update of this ``train()`` call, the columns of ``ARQ._cell_losses``: every cell's loss,
+        its mean Q, its target scale, then whether the batch's rewards and observations were all finite.
+    :param n_cells: Number of cells.
+    :param n_updates: Updates before this ``train()`` call.
+    """
+    bad = ~np.isfinite(stats[:, : 2 * n_cells])
+    if not bad.any():
+        return
+    step, column = np.argwhere(bad)[0]
+    rewards_finite, obs_finite = stats[step, 3 * n_cells :]
+    if not obs_finite:
+        cause = "the sampled observations contain NaN or inf: check the env (and VecNormalize's statistics)"
+    elif not rewards_finite:
+        cause = "the sampled rewards contain NaN or inf: check the env's rewards"
+    else:
+        cause = "the cell diverged: lower learning_rate or max_grad_norm, or scale the rewards"
+    raise ValueError(
+        f"ARQ stopped: cell {column % n_cells}'s {'loss' if column < n_cells else 'Q'} became {stats[step, column]} at "
+        f"update {n_updates + step + 1}; {cause}. The cells' parameters may be non-finite from this update on: reload "
+        "a saved model to go on."
+    )
+
+
+def warn_target_scale(stats: np.ndarray, n_cells: int) -> bool:
+    """
+    Warn when the TD targets of this ``train()`` call (``stats`` as in ``check_training``) are far beyond what the cells
+    can represent; return whether it warned.
+    """
+    scale = stats[:, 2 * n_cells : 3 * n_cells].max()
+    if scale <= TARGET_SCALE_WARNING:
+        return False
+    warnings.warn(
+        f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, as |tanh| <= "
+        "1): the cells cannot fit them. Scale the rewards down, e.g. with VecNormalize(env, norm_obs=False, "
+        "norm_reward=True) or a reward wrapper (see the README).",
+        stacklevel=3,
+    )
+    return True
+
+
+def warn_negative_reward(reward: np.ndarray) -> bool:
+    """Warn when a reward is negative (an ARQ cell's Q is a goodness >= 0); return whether it warned."""
+    if not np.any(reward < 0):
+        return False
+    warnings.warn(
+        "ARQ received a negative reward: the Q-values of its cells are goodness values >= 0 and cannot represent "
+        "negative returns. Wrap the env in sb3_arq.envs.ShiftReward(env, shift, gamma), which makes the rewards >= 0 "
+        'and keeps the optimal policy (README, "Negative rewards").',
+        stacklevel=4,
+    )
+    return True
