@@ -142,6 +142,10 @@ def test_resolve_impl(caplog, monkeypatch):
     ]
     assert resolve_impl("dense", th.device("cpu"), th.float32) == "dense"
     assert resolve_impl("chunked", th.device("cpu"), th.float64) == "chunked"
+    # None, the cells' default, resolves per device: "auto" on CPU, dense on CUDA (Triton not measured on a GPU yet)
+    assert resolve_impl(None, th.device("cpu"), th.float32) == "chunked"
+    assert resolve_impl(None, th.device("cpu"), th.float32, fits_one_chunk=True) == "dense"
+    assert resolve_impl(None, th.device("cuda"), th.float32) == "dense"
     with pytest.warns(UserWarning, match=r"cell_product='triton' cannot run here \(the tensors are on cpu, not CUDA\)"):
         assert resolve_impl("triton", th.device("cpu"), th.float32) == "chunked"
     with warnings.catch_warnings():

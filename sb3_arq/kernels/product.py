@@ -19,7 +19,7 @@ from sb3_arq.kernels.dense import dense_tanh_product
 from sb3_arq.kernels.op import tanh_product_op
 
 CellProduct = Literal["auto", "triton", "chunked", "dense"]
-IMPLS = ("auto", "triton", "chunked", "dense")
+IMPLS = ("auto", "triton", "chunked", "dense")  # and None: the default of each device (see ``resolve_impl``)
 TRITON_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"  # Triton runs kernels on CPU tensors (tests)
 logger = logging.getLogger(__name__)
 _reported: set[str] = set()  # messages already logged or warned, each once per process
@@ -52,23 +52,29 @@ def _report_once(message: str, warn: bool) -> None:
         logger.info(message)
 
 
-def resolve_impl(impl: str, device: th.device, dtype: th.dtype, fits_one_chunk: bool = False) -> str:
+def resolve_impl(impl: str | None, device: th.device, dtype: th.dtype, fits_one_chunk: bool = False) -> str:
     """
     The implementation that ``tanh_product`` uses for tensors of this device and dtype.
+
+    ``None`` (the cells' default): ``"dense"`` on CUDA, until the Triton kernels have been measured on a GPU; elsewhere
+    ``"auto"``, i.e. ``"chunked"``, or ``"dense"`` for small problems (the chunked product's time and memory beside the
+    dense one's: ``benchmarks/results/cell-product-memory-update-cpu.md``).
 
     ``"auto"``: ``"triton"`` on CUDA float32 tensors when Triton imports; else ``"chunked"``, or ``"dense"`` when the
     R x d matrices of all rows fit in one chunk (chunking would save no memory, and it recomputes M in the backward
     pass); the choice is logged once at INFO. ``"triton"`` where the kernels cannot run: ``"chunked"``, with a warning
     (once) saying why.
 
-    :param impl: ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"``.
+    :param impl: ``None``, ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"``.
     :param device: Device of the tensors.
     :param dtype: Their dtype.
     :param fits_one_chunk: Whether the R x d matrices of all rows fit in one chunk's memory budget.
     :return: ``"triton"``, ``"chunked"`` or ``"dense"``.
     """
+    if impl is None:
+        impl = "dense" if device.type == "cuda" else "auto"
     if impl not in IMPLS:
-        raise ValueError(f"cell product implementation must be one of {IMPLS}, got {impl!r}")
+        raise ValueError(f"cell product implementation must be one of {IMPLS} or None, got {impl!r}")
     if impl in ("chunked", "dense"):
         return impl
     unusable = _triton_unusable(device, dtype)
@@ -110,7 +116,7 @@ def tanh_product(
     z1c: th.Tensor,
     z2n: th.Tensor,
     h: th.Tensor,
-    impl: CellProduct = "auto",
+    impl: CellProduct | None = "auto",
     *,
     tf32: bool = False,
     chunk_bytes: int | None = None,
@@ -125,7 +131,7 @@ def tanh_product(
     :param z1c: Centred Z1, shape (..., H, d).
     :param z2n: Scaled Z2, shape (..., H, R).
     :param h: Activity, shape (..., d); leading dimensions broadcast with the others'.
-    :param impl: ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"`` (see ``resolve_impl``).
+    :param impl: ``None`` (per device), ``"auto"``, ``"triton"``, ``"chunked"`` or ``"dense"`` (see ``resolve_impl``).
     :param tf32: Triton only: TF32 inputs to the tile products (float32 accumulation), instead of exact float32.
     :param chunk_bytes: Chunked only: memory budget of one chunk of R x d matrices (at least one row per chunk);
         None: ``default_chunk_bytes(z1c.device)`` (16 MiB on CPU, 256 MiB on a GPU).
