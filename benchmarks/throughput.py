@@ -28,7 +28,6 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.naive_arq
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "MinAtar Breakout": {"env": "MinAtar/Breakout-v1", "net_arch": [400, 200, 200], "batch_size": 512, "naive": True},
@@ -101,10 +100,10 @@ def dqn_width_for(n_params: int, obs_dim: int, n_actions: int, depth: int = 3) -
 
 def naive_update_ms(model, repeats: int, device: str) -> float:
     """
-    One update of the naive implementation (benchmarks/naive_arq.py, the tests' oracle; float32, Adam per cell,
+    One update of the naive implementation (sb3_arq/naive.py, the tests' oracle; float32, Adam per cell,
     clipping) on the model's batch.
     """
-    from benchmarks.naive_arq import naive_codes, naive_td_losses
+    from sb3_arq.naive import naive_codes, naive_td_losses
 
     online = [{k: v.detach().clone().requires_grad_(True) for k, v in c.state_dict().items()} for c in model.q_net.cells]
     target = [{k: v.detach().clone() for k, v in cell.state_dict().items()} for cell in model.q_net_target.cells]

@@ -1,8 +1,8 @@
 import pytest
 import torch as th
 
-from benchmarks.naive_arq import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
 from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, OutputConditionedARQCell, action_codes, cell_class
+from sb3_arq.naive import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
 
 
 @pytest.mark.parametrize("encoding, n_actions", [("onehot", 3), ("onehot", 6), ("binary", 8)])

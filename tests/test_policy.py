@@ -5,10 +5,10 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
 import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
-from benchmarks.naive_arq import naive_q_all, naive_replay, naive_step, naive_window
 from sb3_arq import ARQ
 from sb3_arq.arq.buffers import ContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
+from sb3_arq.naive import naive_q_all, naive_replay, naive_step, naive_window
 
 
 def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:

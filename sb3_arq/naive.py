@@ -1,6 +1,7 @@
 """
 A deliberately naive ARQ written straight from the equations (docs/algorithm.md and the paper), to check the fast
-implementation against: the tests' oracle, and the reference of benchmarks/throughput.py.
+implementation against: the tests' oracle, and the reference of benchmarks/throughput.py. It lives in the package so that
+both import it (and so can anyone checking a cell variant of their own) without tests and benchmarks importing each other.
 
 No trick of the fast code is used here: the batch is tiled over actions, the action code is concatenated to the input,
 M = Z2^T Z1 is materialised and standardised in a second pass, contexts are rebuilt one sample at a time.
