@@ -1,4 +1,3 @@
-import inspect
 import io
 import pathlib
 import warnings
@@ -214,13 +213,7 @@ class ARQ(OffPolicyAlgorithm):
                 "Wrap the env in sb3_arq.envs.FlattenDictObservation (the entries concatenated in the Dict space's key "
                 "order, as float32) and use 'MlpPolicy'."
             )
-        valid = list(inspect.signature(self.policy_class.__init__).parameters)[4:]  # after self, spaces, lr_schedule
-        unknown = sorted(set(self.policy_kwargs) - set(valid))
-        if unknown:
-            raise ValueError(
-                f"policy_kwargs has unknown key(s) {unknown}; {self.policy_class.__name__} takes {valid}. ARQ's cells read "
-                "the flattened observation: there is no features extractor or network architecture dict to pass."
-            )
+        self.policy_class.check_policy_kwargs(self.policy_kwargs)
         for name in ("graph_acting", "graph_update"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
