@@ -73,7 +73,8 @@ class ARQPolicy(BasePolicy):
     """
     Policy of ARQ: an online and a target ``CellStack`` (``q_net``, ``q_net_target``), one optimizer per cell
     (``optimizer``, a ``CellOptimizers``), and acting with the context: ``predict`` carries the previous step's
-    activities as the SB3 recurrent ``state`` (one array per cell, zero at episode start).
+    activities as the SB3 recurrent ``state`` (one array per cell, zero at episode start). The stacks are built from
+    ``stack_spec``: the keyword arguments that set the cells and their wiring, by name (``StackSpec``, ``CellSpec``).
 
     :param observation_space: Observation space (Box, Discrete, MultiDiscrete or MultiBinary; flattened).
     :param action_space: Discrete action space.
