@@ -1,7 +1,7 @@
 import pytest
 import torch as th
 
-from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, OutputConditionedARQCell, action_codes, cell_class
+from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, CellSpec, OutputConditionedARQCell, action_codes, cell_class
 from sb3_arq.naive import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
 
 
@@ -11,7 +11,7 @@ def test_cell_matches_naive_spec(encoding, n_actions, goodness):
     th.manual_seed(0)
     input_dim, width, n_heads, batch = 23, 16, 4, 7
     cell = randomise_norm(
-        ARQCell(input_dim, width, action_codes(n_actions, encoding), n_heads=n_heads, goodness=goodness).double()
+        ARQCell(input_dim, width, action_codes(n_actions, encoding), CellSpec(n_heads=n_heads, goodness=goodness)).double()
     )
     x = th.randn(batch, input_dim, dtype=th.float64)
     params = dict(cell.state_dict())
@@ -43,10 +43,10 @@ def test_variant_cells_match_naive_spec(variant):
     th.manual_seed(0)
     input_dim, width, n_heads, n_actions, batch = 19, 12, 4, 5, 6
     if variant == "ad":
-        cell = ADCell(input_dim, width, action_codes(n_actions, "onehot"), n_heads=n_heads)
+        cell = ADCell(input_dim, width, action_codes(n_actions, "onehot"), CellSpec(n_heads=n_heads))
     else:
         codes = action_codes(n_actions, "onehot")
-        cell = OutputConditionedARQCell(input_dim, width, codes, n_heads=n_heads, goodness=variant.split("-")[1])
+        cell = OutputConditionedARQCell(input_dim, width, codes, CellSpec(n_heads=n_heads, goodness=variant.split("-")[1]))
     cell = randomise_norm(cell.double())
     x = th.randn(batch, input_dim, dtype=th.float64)
     params = dict(cell.state_dict())
@@ -86,7 +86,7 @@ def test_binary_code_needs_power_of_two(n_actions):
 def test_q_is_computed_without_tiling_gradients_match_naive():
     """The gradient of the taken action's Q matches the naive implementation's too (what training uses)."""
     th.manual_seed(1)
-    cell = ARQCell(11, 8, action_codes(3, "onehot"), n_heads=2).double()
+    cell = ARQCell(11, 8, action_codes(3, "onehot"), CellSpec(n_heads=2)).double()
     x = th.randn(5, 11, dtype=th.float64)
     actions = th.tensor([0, 2, 1, 1, 0])
     cell.q_values(x, cell.activity(x), actions).sum().backward()
@@ -100,8 +100,8 @@ def test_q_is_computed_without_tiling_gradients_match_naive():
 @pytest.mark.parametrize(
     "make_cell",
     [
-        lambda: ARQCell(5, 4, action_codes(3, "onehot"), n_heads=2),
-        lambda: OutputConditionedARQCell(5, 4, action_codes(3, "onehot"), 2),
+        lambda: ARQCell(5, 4, action_codes(3, "onehot"), CellSpec(n_heads=2)),
+        lambda: OutputConditionedARQCell(5, 4, action_codes(3, "onehot"), CellSpec(n_heads=2)),
     ],
 )
 def test_dead_cell_gets_zero_not_nan_gradients(make_cell):
@@ -119,8 +119,8 @@ def test_dead_cell_gets_zero_not_nan_gradients(make_cell):
 def test_compiled_cell_matches_eager():
     """compile_cells: the torch.compile'd product gives the eager values and gradients (float rounding aside)."""
     th.manual_seed(0)
-    eager = ARQCell(9, 6, action_codes(3, "onehot"), n_heads=2)
-    compiled = ARQCell(9, 6, action_codes(3, "onehot"), n_heads=2, compiled=True)
+    eager = ARQCell(9, 6, action_codes(3, "onehot"), CellSpec(n_heads=2))
+    compiled = ARQCell(9, 6, action_codes(3, "onehot"), CellSpec(n_heads=2, compile_cells=True))
     compiled.load_state_dict(eager.state_dict())
     x, actions = th.randn(5, 9), th.tensor([0, 1, 2, 1, 0])
     for cell in (eager, compiled):
@@ -133,7 +133,7 @@ def test_compiled_cell_matches_eager():
 @pytest.mark.parametrize("cls", [cls for conditionings in CELLS.values() for cls in conditionings.values()])
 def test_unknown_goodness_passed_to_a_cell_is_refused(cls):
     with pytest.raises(ValueError, match="goodness"):
-        cls(5, 4, action_codes(3, "onehot"), 2, goodness="l2")
+        cls(5, 4, action_codes(3, "onehot"), CellSpec(n_heads=2, goodness="l2"))
 
 
 def test_cell_registry():

@@ -1,3 +1,5 @@
+import inspect
+
 import numpy as np
 import pytest
 import torch as th
@@ -57,6 +59,25 @@ def test_wiring_input_sizes(flags, input_dims):
     policy = make_policy(net_arch=[8, 4, 5], **flags)
     assert [cell.input_dim for cell in policy.q_net.cells] == input_dims
     assert policy.uses_context == bool(flags.get("recurrent_connections", True) or flags.get("forward_connections", True))
+
+
+def test_options_are_the_policys_keyword_arguments():
+    """The table that validates policy_kwargs by name and that the policy saves lists every keyword argument."""
+    required = ["observation_space", "action_space", "lr_schedule"]
+    assert list(inspect.signature(ARQPolicy).parameters) == [*required, *ARQPolicy.options]
+    with pytest.raises(ValueError, match=r"policy_kwargs has unknown key\(s\) \['heads'\]; ARQPolicy takes \['net_arch'"):
+        ARQPolicy.check_policy_kwargs({"heads": 2, "n_heads": 2})
+
+
+def test_saved_policy_rebuilds_with_its_options(tmp_path):
+    """BaseModel.save keeps _get_constructor_parameters; BaseModel.load rebuilds the same stacks and acting from it."""
+    options = {"action_conditioning": "output", "n_heads": 2, "goodness": "rms", "forward_connections": False, "act_with": 1}
+    policy = make_policy(net_arch=[8, 4], **options)
+    policy.save(tmp_path / "policy.pth")
+    loaded = ARQPolicy.load(tmp_path / "policy.pth")
+    assert loaded.stack_spec == policy.stack_spec and loaded.act_with == 1
+    for name, tensor in policy.state_dict().items():
+        assert th.equal(loaded.state_dict()[name], tensor), name
 
 
 def test_policy_q_values_match_naive_wiring():

@@ -3,12 +3,14 @@ The cells: layers that each make their own Q estimate (docs/algorithm.md, "1. Th
 
 One function per step of the cell's equations, and two registries that everything else reads: ``GOODNESS`` (name ->
 the function that turns y into Q) and ``CELLS`` (cell type -> action conditioning -> class). Adding a goodness or a
-cell variant touches this file, its naive reference in ``tests/naive_arq.py`` and docs/algorithm.md.
+cell variant touches this file, its naive reference in ``tests/naive_arq.py`` and docs/algorithm.md. A setting that
+every cell shares is a field of ``CellSpec`` and the ``ARQPolicy`` keyword argument of the same name.
 """
 
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch as th
@@ -82,13 +84,6 @@ def goodness_msq(y: th.Tensor) -> th.Tensor:
 GOODNESS: dict[str, Callable[[th.Tensor], th.Tensor]] = {"std": goodness_std, "rms": goodness_rms, "msq": goodness_msq}
 
 
-def check_goodness(goodness: str) -> str:
-    """:return: ``goodness`` if it names a registered goodness, else a ValueError listing them."""
-    if goodness not in GOODNESS:
-        raise ValueError(f"goodness must be one of {list(GOODNESS)}, got {goodness!r}")
-    return goodness
-
-
 def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_product: str = "dense") -> th.Tensor:
     """
     y = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h with M = Z2^T Z1, row statistics over Z1's feature axis.
@@ -116,6 +111,31 @@ def compiled_tanh_standardised_product():
     return th.compile(tanh_standardised_product, dynamic=True)
 
 
+@dataclass(frozen=True)
+class CellSpec:
+    """
+    The settings every cell of a stack shares, by the names of ``ARQPolicy``'s keyword arguments.
+
+    :param n_heads: Number of heads H (the rank of M).
+    :param goodness: The goodness g that turns y into Q, a key of ``GOODNESS``.
+    :param compile_cells: Compute y through torch.compile (see ``compiled_tanh_standardised_product``).
+    :param cell_product: Implementation of the d x d product, see ``tanh_standardised_product``.
+    """
+
+    n_heads: int = 8
+    goodness: str = "std"
+    compile_cells: bool = False
+    cell_product: str = "dense"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n_heads, int) and self.n_heads > 0):
+            raise ValueError(f"n_heads must be a positive int, got {self.n_heads!r}")
+        if self.goodness not in GOODNESS:
+            raise ValueError(f"goodness must be one of {list(GOODNESS)}, got {self.goodness!r}")
+        if self.cell_product not in IMPLS:
+            raise ValueError(f"cell_product must be one of {list(IMPLS)}, got {self.cell_product!r}")
+
+
 class LocalCell(nn.Module):
     """
     What every cell shares: the action-free activity h = LayerNorm(ReLU(W_h X + b_h)) that the other cells receive,
@@ -127,34 +147,17 @@ class LocalCell(nn.Module):
     :param features_dim: Width d.
     :param codes: Action codes e(a), shape (n_actions, code size) (see ``action_codes``); only cells conditioned at
         the input read them, the others use their count.
-    :param n_heads: Number of heads H (the rank of M).
-    :param goodness: The goodness g that turns y into Q, a key of ``GOODNESS``.
-    :param compiled: Compute y through torch.compile (see ``compiled_tanh_standardised_product``).
-    :param cell_product: Implementation of the d x d product, see ``tanh_standardised_product``.
+    :param spec: The settings of the cell (heads, goodness, product).
     """
 
     nonnegative_q = True  # Q is a goodness, >= 0
 
-    def __init__(
-        self,
-        input_dim: int,
-        features_dim: int,
-        codes: th.Tensor,
-        n_heads: int = 8,
-        goodness: str = "std",
-        compiled: bool = False,
-        cell_product: str = "dense",
-    ):
+    def __init__(self, input_dim: int, features_dim: int, codes: th.Tensor, spec: CellSpec):
         super().__init__()
-        if cell_product not in IMPLS:
-            raise ValueError(f"cell_product must be one of {list(IMPLS)}, got {cell_product!r}")
         self.input_dim = input_dim
         self.features_dim = features_dim
         self.n_actions = len(codes)
-        self.n_heads = n_heads
-        self.goodness = check_goodness(goodness)
-        self.compiled = compiled
-        self.cell_product = cell_product
+        self.spec = spec
         self.register_buffer("codes", codes.float(), persistent=False)
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
@@ -194,15 +197,15 @@ class LocalCell(nn.Module):
         :return: Bounds, shape (batch,).
         """
         bound = h.abs().sum(dim=-1)
-        return bound.square() if self.goodness == "msq" else bound
+        return bound.square() if self.spec.goodness == "msq" else bound
 
     def _product(self, z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
-        product = compiled_tanh_standardised_product() if self.compiled else tanh_standardised_product
-        return product(z1, z2, h, self.cell_product)
+        product = compiled_tanh_standardised_product() if self.spec.compile_cells else tanh_standardised_product
+        return product(z1, z2, h, self.spec.cell_product)
 
     def _project(self, proj: nn.Linear, x: th.Tensor, n_columns: int) -> th.Tensor:
         """W X as (batch, H, n_columns), head-major (output k * n_columns + i is head k, column i)."""
-        return proj(x).unflatten(-1, (self.n_heads, n_columns))
+        return proj(x).unflatten(-1, (self.spec.n_heads, n_columns))
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         """
@@ -228,7 +231,7 @@ class ARQCell(LocalCell):
     """
 
     def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        size = (self.input_dim + self.codes.shape[1], self.n_heads * self.features_dim)
+        size = (self.input_dim + self.codes.shape[1], self.spec.n_heads * self.features_dim)
         return size, size
 
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
@@ -240,12 +243,12 @@ class ARQCell(LocalCell):
             z = per_sample[:, None, :] + per_action[None, :, :]
         else:
             z = per_sample + per_action[actions]
-        return z.unflatten(-1, (self.n_heads, self.features_dim))
+        return z.unflatten(-1, (self.spec.n_heads, self.features_dim))
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1, z2 = self._heads(self.proj_1, x, actions), self._heads(self.proj_2, x, actions)
         y = self._product(z1, z2, h if actions is not None else h[:, None, :])
-        return GOODNESS[self.goodness](y)
+        return GOODNESS[self.spec.goodness](y)
 
 
 class OutputConditionedARQCell(LocalCell):
@@ -256,7 +259,7 @@ class OutputConditionedARQCell(LocalCell):
     """
 
     def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        d, heads = self.features_dim, self.n_heads
+        d, heads = self.features_dim, self.spec.n_heads
         return (self.input_dim, heads * d), (self.input_dim, heads * self.n_actions * d)
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
@@ -264,10 +267,10 @@ class OutputConditionedARQCell(LocalCell):
         z2 = self._project(self.proj_2, x, self.n_actions * self.features_dim).unflatten(-1, (self.n_actions, -1))
         if actions is None:
             y = self._product(z1, z2.flatten(-2), h).unflatten(-1, (self.n_actions, -1))
-            return GOODNESS[self.goodness](y)
+            return GOODNESS[self.spec.goodness](y)
         # The rows of M are standardised one by one, so the taken action's block alone is exact.
         z2 = z2[th.arange(len(x)), :, actions]  # (batch, H, d)
-        return GOODNESS[self.goodness](self._product(z1, z2, h))
+        return GOODNESS[self.spec.goodness](self._product(z1, z2, h))
 
 
 class ADCell(LocalCell):
@@ -281,11 +284,11 @@ class ADCell(LocalCell):
     nonnegative_q = False
 
     def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        if self.goodness != "std":
+        if self.spec.goodness != "std":
             raise ValueError(
-                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={self.goodness!r}"
+                f"goodness applies to ARQ cells; the AD cell's Q is tanh(...) h itself, got goodness={self.spec.goodness!r}"
             )
-        return (self.input_dim, self.n_heads * self.features_dim), (self.input_dim, self.n_heads * self.n_actions)
+        return (self.input_dim, self.spec.n_heads * self.features_dim), (self.input_dim, self.spec.n_heads * self.n_actions)
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
         z1 = self._project(self.proj_1, x, self.features_dim)

@@ -4,7 +4,6 @@ torch or train silently into NaN: its arguments, a saved policy that does not fi
 and non-finite training statistics.
 """
 
-import inspect
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +48,7 @@ def check_arguments(model: "ARQ") -> None:
             "Wrap the env in sb3_arq.envs.FlattenDictObservation (the entries concatenated in the Dict space's key "
             "order, as float32) and use 'MlpPolicy'."
         )
-    valid = list(inspect.signature(model.policy_class.__init__).parameters)[4:]  # after self, spaces, lr_schedule
-    unknown = sorted(set(model.policy_kwargs) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"policy_kwargs has unknown key(s) {unknown}; {model.policy_class.__name__} takes {valid}. ARQ's cells read "
-            "the flattened observation: there is no features extractor or network architecture dict to pass."
-        )
+    model.policy_class.check_policy_kwargs(model.policy_kwargs)
     for name in ("graph_acting", "graph_update"):
         if not isinstance(getattr(model, name), bool):
             raise TypeError(f"{name} must be True or False, got {getattr(model, name)!r}")

@@ -10,8 +10,8 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-from sb3_arq.arq.cells import CELLS, action_codes, cell_class, check_goodness
-from sb3_arq.arq.stack import CellStack, Context
+from sb3_arq.arq.cells import CELLS, CellSpec, action_codes, cell_class
+from sb3_arq.arq.stack import CellStack, Context, StackSpec
 
 
 class CellOptimizers:
@@ -73,7 +73,8 @@ class ARQPolicy(BasePolicy):
     """
     Policy of ARQ: an online and a target ``CellStack`` (``q_net``, ``q_net_target``), one optimizer per cell
     (``optimizer``, a ``CellOptimizers``), and acting with the context: ``predict`` carries the previous step's
-    activities as the SB3 recurrent ``state`` (one array per cell, zero at episode start).
+    activities as the SB3 recurrent ``state`` (one array per cell, zero at episode start). The stacks are built from
+    ``stack_spec``: the keyword arguments that set the cells and their wiring, by name (``StackSpec``, ``CellSpec``).
 
     :param observation_space: Observation space (Box, Discrete, MultiDiscrete or MultiBinary; flattened).
     :param action_space: Discrete action space.
@@ -108,6 +109,25 @@ class ARQPolicy(BasePolicy):
     """
 
     optimizer: CellOptimizers
+    # The keyword arguments (policy_kwargs) this policy takes, each kept as its attribute of the same name: the names
+    # ``check_policy_kwargs`` accepts and what ``_get_constructor_parameters`` saves.
+    options = (
+        "net_arch",
+        "cell_type",
+        "action_conditioning",
+        "n_heads",
+        "goodness",
+        "action_encoding",
+        "input_skip",
+        "recurrent_connections",
+        "forward_connections",
+        "act_with",
+        "compile_cells",
+        "cell_product",
+        "normalize_images",
+        "optimizer_class",
+        "optimizer_kwargs",
+    )
 
     def __init__(
         self,
@@ -145,16 +165,19 @@ class ARQPolicy(BasePolicy):
             raise ValueError(f"ARQPolicy needs a Discrete action space, got {action_space}")
         if isinstance(observation_space, spaces.Dict):
             raise ValueError("ARQPolicy needs a flat observation space, got a Dict: wrap the env in FlattenObservation")
-        if len(net_arch) == 0 or not all(isinstance(w, int) and w > 0 for w in net_arch):
-            raise ValueError(f"net_arch must be a non-empty list of positive ints (one width per cell), got {net_arch!r}")
         if action_encoding not in ("onehot", "binary", "auto"):
             raise ValueError(f"action_encoding must be 'onehot', 'binary' or 'auto', got {action_encoding!r}")
         self.cell_class = cell_class(cell_type, action_conditioning)
         if action_conditioning is None:
             action_conditioning = next(iter(CELLS[cell_type]))
-        check_goodness(goodness)
-        if not (isinstance(n_heads, int) and n_heads > 0):
-            raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
+        self.stack_spec = StackSpec(
+            net_arch=tuple(net_arch),
+            cell_class=self.cell_class,
+            cell=CellSpec(n_heads=n_heads, goodness=goodness, compile_cells=compile_cells, cell_product=cell_product),
+            input_skip=input_skip,
+            recurrent_connections=recurrent_connections,
+            forward_connections=forward_connections,
+        )
         if not (act_with in ("mean", "last") or (isinstance(act_with, int) and -len(net_arch) <= act_with < len(net_arch))):
             raise ValueError(f"act_with must be 'mean', 'last' or a cell index in [0, {len(net_arch)}), got {act_with!r}")
 
@@ -176,20 +199,8 @@ class ARQPolicy(BasePolicy):
 
     def make_stack(self) -> CellStack:
         """A stack of freshly initialised cells with this policy's settings."""
-        n_actions = int(self.action_space.n)
-        return CellStack(
-            get_flattened_obs_dim(self.observation_space),
-            self.net_arch,
-            self.cell_class,
-            action_codes(n_actions, "onehot" if self.action_encoding == "auto" else self.action_encoding),
-            self.n_heads,
-            self.goodness,
-            self.input_skip,
-            self.recurrent_connections,
-            self.forward_connections,
-            self.compile_cells,
-            self.cell_product,
-        )
+        codes = action_codes(int(self.action_space.n), "onehot" if self.action_encoding == "auto" else self.action_encoding)
+        return CellStack(get_flattened_obs_dim(self.observation_space), codes, self.stack_spec)
 
     def _build(self, lr_schedule: Schedule) -> None:
         self.q_net = self.make_stack()
@@ -205,27 +216,21 @@ class ARQPolicy(BasePolicy):
         """Whether the cells see the previous step's activities (then acting and training need a context)."""
         return self.q_net.uses_context
 
+    @classmethod
+    def check_policy_kwargs(cls, policy_kwargs: dict[str, Any]) -> None:
+        """Refuse the keys of ``policy_kwargs`` that are not this policy's ``options``, naming those that are."""
+        unknown = sorted(set(policy_kwargs) - set(cls.options))
+        if unknown:
+            raise ValueError(
+                f"policy_kwargs has unknown key(s) {unknown}; {cls.__name__} takes {list(cls.options)}. ARQ's cells read "
+                "the flattened observation: there is no features extractor or network architecture dict to pass."
+            )
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            net_arch=self.net_arch,
-            cell_type=self.cell_type,
-            action_conditioning=self.action_conditioning,
-            n_heads=self.n_heads,
-            goodness=self.goodness,
-            action_encoding=self.action_encoding,
-            input_skip=self.input_skip,
-            recurrent_connections=self.recurrent_connections,
-            forward_connections=self.forward_connections,
-            act_with=self.act_with,
-            compile_cells=self.compile_cells,
-            cell_product=self.cell_product,
-            normalize_images=self.normalize_images,
-            optimizer_class=self.optimizer_class,
-            optimizer_kwargs=self.optimizer_kwargs,
-            lr_schedule=self._dummy_schedule,
-        )
+        data = super()._get_constructor_parameters()
+        data.update({name: getattr(self, name) for name in self.options})
+        data.update(lr_schedule=self._dummy_schedule)
+        return data
 
     def flatten_obs(self, obs: PyTorchObs) -> th.Tensor:
         """x_t: the observation as a flat float32 vector, shape (batch, obs_dim) (uint8 images scaled to [0, 1])."""

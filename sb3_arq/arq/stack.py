@@ -1,11 +1,40 @@
 """The cell stack: L cells wired through depth and time (docs/algorithm.md, "2. Wiring through depth and time")."""
 
+from dataclasses import dataclass
+
 import torch as th
 from torch import nn
 
-from sb3_arq.arq.cells import LocalCell
+from sb3_arq.arq.cells import CellSpec, LocalCell
 
 Context = list[th.Tensor]  # h^l_{t-1} for every cell l, each of shape (batch, d_l)
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """
+    The cells of a stack and their wiring, by the names of ``ARQPolicy``'s keyword arguments (see ``CellStack``).
+
+    :param net_arch: Width of each cell, bottom to top.
+    :param cell_class: Class of every cell (see ``sb3_arq.arq.cells.CELLS``).
+    :param cell: The settings every cell shares.
+    :param input_skip: Cells above the first also see the observation.
+    :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1}.
+    :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above.
+    """
+
+    net_arch: tuple[int, ...]
+    cell_class: type[LocalCell]
+    cell: CellSpec
+    input_skip: bool = True
+    recurrent_connections: bool = True
+    forward_connections: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.net_arch) == 0 or not all(isinstance(w, int) and w > 0 for w in self.net_arch):
+            raise ValueError(
+                f"net_arch must be a non-empty list of positive ints (one width per cell), got {list(self.net_arch)!r}"
+            )
 
 
 class CellStack(nn.Module):
@@ -23,65 +52,41 @@ class CellStack(nn.Module):
     target (like ``DQNPolicy``'s ``q_net`` and ``q_net_target``).
 
     :param obs_dim: Size of the flattened observation x_t.
-    :param net_arch: Width of each cell, bottom to top.
-    :param cell_class: Class of every cell (see ``sb3_arq.arq.cells.CELLS``).
     :param codes: Action codes e(a), shape (n_actions, code size).
-    :param n_heads: Number of heads H of every cell.
-    :param goodness: The goodness of every cell (a key of ``sb3_arq.arq.cells.GOODNESS``).
-    :param input_skip: Cells above the first also see the observation.
-    :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1}.
-    :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above.
-    :param compile_cells: Compute the cells' d x d products through torch.compile.
-    :param cell_product: Implementation of the cells' d x d product ("dense", "chunked", "triton", "auto").
+    :param spec: The cells and their wiring.
     """
 
-    def __init__(
-        self,
-        obs_dim: int,
-        net_arch: list[int],
-        cell_class: type[LocalCell],
-        codes: th.Tensor,
-        n_heads: int = 8,
-        goodness: str = "std",
-        input_skip: bool = True,
-        recurrent_connections: bool = True,
-        forward_connections: bool = True,
-        compile_cells: bool = False,
-        cell_product: str = "dense",
-    ):
+    def __init__(self, obs_dim: int, codes: th.Tensor, spec: StackSpec):
         super().__init__()
         self.obs_dim = obs_dim
-        self.net_arch = list(net_arch)
-        self.input_skip = input_skip
-        self.recurrent_connections = recurrent_connections
-        self.forward_connections = forward_connections
+        self.spec = spec
         self.cells = nn.ModuleList(
-            cell_class(sum(self.input_layout(level).values()), width, codes, n_heads, goodness, compile_cells, cell_product)
-            for level, width in enumerate(self.net_arch)
+            spec.cell_class(sum(self.input_layout(level).values()), width, codes, spec.cell)
+            for level, width in enumerate(spec.net_arch)
         )
 
     @property
     def uses_context(self) -> bool:
         """Whether the cells see the previous step's activities (then acting and training need a context)."""
-        return self.recurrent_connections or self.forward_connections
+        return self.spec.recurrent_connections or self.spec.forward_connections
 
     def input_layout(self, level: int) -> dict[str, int]:
         """The parts of X^level in order, with their sizes."""
         layout = {}
         if level > 0:
-            layout["below"] = self.net_arch[level - 1]
-        if level == 0 or self.input_skip:
+            layout["below"] = self.spec.net_arch[level - 1]
+        if level == 0 or self.spec.input_skip:
             layout["obs"] = self.obs_dim
-        if self.recurrent_connections:
-            layout["self_prev"] = self.net_arch[level]
-        if self.forward_connections and level < len(self.net_arch) - 1:
-            layout["above_prev"] = self.net_arch[level + 1]
+        if self.spec.recurrent_connections:
+            layout["self_prev"] = self.spec.net_arch[level]
+        if self.spec.forward_connections and level < len(self.spec.net_arch) - 1:
+            layout["above_prev"] = self.spec.net_arch[level + 1]
         return layout
 
     def zero_context(self, batch_size: int) -> Context:
         """The context at an episode's start: every h^l_{-1} = 0."""
         device = self.cells[0].hidden.weight.device
-        return [th.zeros(batch_size, width, device=device) for width in self.net_arch]
+        return [th.zeros(batch_size, width, device=device) for width in self.spec.net_arch]
 
     def cell_input(self, level: int, x: th.Tensor, below: th.Tensor | None, context: Context) -> th.Tensor:
         """X^level_t from the observation x_t, the activity of the cell below and the context, all as constants."""
