@@ -50,12 +50,11 @@ class Searched:
     """
     One searched hyperparameter of ``SEARCH_SPACE``.
 
-    :param distribution: Optuna distribution of the sampled value. With ``around_learning_rate``, its bounds are
-        factors of the entry's (initial) learning rate.
+    :param distribution: Optuna distribution of the sampled value.
     :param param: Name of the Optuna parameter where it is not the hyperparameter's (e.g. ``batch_size_pow``).
     :param decode: Sampled value -> the hyperparameter's value (None: the value itself).
     :param policy_kwarg: Whether it goes into ``policy_kwargs`` (else it is an argument of ``ARQ``).
-    :param around_learning_rate: Whether the bounds are relative to the entry's learning rate.
+    :param around_learning_rate: Whether the distribution's bounds are factors of the entry's (initial) learning rate.
     """
 
     distribution: BaseDistribution
