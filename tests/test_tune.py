@@ -36,6 +36,8 @@ from sb3_arq.zoo.exp_manager import TRIAL_SEEDS_ENV_VAR, ARQExperimentManager, o
 from sb3_arq.zoo.sampler import (
     MEMORY_ENV_VAR,
     NET_ARCH_PRESETS,
+    SEARCH_SPACE,
+    SEARCHED_ARGUMENTS,
     activation_bytes,
     convert_arq_params,
     memory_budget,
@@ -102,17 +104,18 @@ def load_entry(path: Path) -> tuple[str, dict]:
 
 
 def test_search_space_and_converter(monkeypatch):
-    """Every sampled configuration is valid for ARQ and converts back from the trial's params alone."""
+    """
+    Every sampled configuration is valid for ARQ and converts back from the trial's params alone; the one table
+    ``SEARCH_SPACE`` gives the sampled params, the converted arguments and what ``--trial-id`` loads.
+    """
     monkeypatch.setenv(MEMORY_ENV_VAR, "1000")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(30):
         trial = study.ask()
         hyperparams = sample_arq_params(trial, 3, 1, {})
-        assert set(trial.params) == {
-            "learning_rate", "batch_size_pow", "net_arch", "n_heads", "goodness", "context_size", "max_grad_norm",
-            "exploration_fraction", "exploration_final_eps", "target_update_interval", "train_freq",
-        }  # fmt: skip
-        assert hyperparams == convert_arq_params(trial.params)
+        assert set(trial.params) == {searched.param or name for name, searched in SEARCH_SPACE.items()}
+        assert hyperparams == convert_arq_params(trial.params) and set(hyperparams) == set(SEARCHED_ARGUMENTS)
+        assert set(hyperparams) | set(hyperparams["policy_kwargs"]) == set(SEARCH_SPACE) | {"policy_kwargs"}
         # a decade either side of the entry's learning rate (here ARQ's default 1e-4: no entry outside rl-zoo3)
         assert 1e-5 <= hyperparams["learning_rate"] <= 1e-3 and 32 <= hyperparams["batch_size"] <= 1024
         assert hyperparams["policy_kwargs"]["net_arch"] in NET_ARCH_PRESETS.values()
@@ -142,6 +145,34 @@ def test_search_space_and_converter(monkeypatch):
         sample_arq_params(study.ask(), 3, 1, {})
     monkeypatch.delenv(MEMORY_ENV_VAR)
     assert memory_budget("cpu", n_jobs=2) > 0  # half the available RAM, split over the jobs
+
+
+def test_the_sampler_reads_the_search_from_additional_args(monkeypatch):
+    """
+    What rl-zoo3's ``-optimize`` knows reaches the sampler in its ``additional_args`` (as ARQExperimentManager fills
+    them): pins are not searched, the entry's ``lin_`` learning rate keeps its shape around the entry's value, the
+    sampled policy kwargs are merged into the entry's, and a budget not over learning_starts prunes the trial.
+    """
+    monkeypatch.setenv(MEMORY_ENV_VAR, "1000")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    entry = {"learning_rate": "lin_1e-2", "learning_starts": 100, "batch_size": 16, "policy_kwargs": "dict(n_heads=2)"}
+    search = {
+        "pinned": {"batch_size": 16, "policy_kwargs": {"net_arch": [8, 8], "n_heads": 2}},
+        "entry": entry,
+        "policy_kwargs": {"net_arch": [8, 8], "n_heads": 2},
+        "n_timesteps": 400,
+        "env_id": "CartPole-v1",
+    }
+    trial = study.ask()
+    hyperparams = sample_arq_params(trial, 2, 1, {"using_her_replay_buffer": False, **search})
+    assert {"batch_size_pow", "net_arch", "n_heads"}.isdisjoint(trial.params) and "batch_size" not in hyperparams
+    assert 1e-3 <= trial.params["learning_rate"] <= 1e-1 and hyperparams["learning_rate"](1.0) == trial.params["learning_rate"]
+    assert hyperparams["policy_kwargs"] == {"net_arch": [8, 8], "n_heads": 2, "goodness": trial.params["goodness"]}
+    recorded = trial_entry(study.tell(trial, 0.0))
+    assert recorded["learning_rate"] == f"lin_{trial.params['learning_rate']}" and recorded["batch_size"] == 16
+    assert eval(recorded["policy_kwargs"]) == hyperparams["policy_kwargs"] and trial.user_attrs["env_id"] == "CartPole-v1"
+    with pytest.raises(optuna.TrialPruned, match=r"budget of 100 steps .* does not exceed learning_starts=100"):
+        sample_arq_params(study.ask(), 2, 1, {**search, "n_timesteps": 100})
 
 
 def test_tiny_study_journal_storage(tmp_path):

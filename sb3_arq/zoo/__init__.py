@@ -3,47 +3,17 @@ rl-zoo3 integration: the ``arq`` algorithm, its packaged hyperparameters and the
 
 ``register()`` is what the import hook (``_sb3_arq_zoo_hook``, started by ``sb3_arq_zoo_hook.pth``) runs as soon as
 ``rl_zoo3`` is imported, so that ``python -m rl_zoo3.train --algo arq ...`` works as written (``-optimize`` included:
-``sampler`` holds the search space, ``exp_manager`` the subclass of rl-zoo3's ``ExperimentManager`` that serves it,
-``best_params`` writes a trial as a yml entry). ``train()``, ``enjoy()`` and ``record_video()`` are the hook-free
+``packaged`` finds the shipped yml files, ``sampler`` holds the search space, ``exp_manager`` the subclass of rl-zoo3's
+``ExperimentManager`` that serves them, ``best_params`` writes a trial as a yml entry; none of them imports this
+package's ``__init__``). ``train()``, ``enjoy()`` and ``record_video()`` are the hook-free
 equivalents behind ``python -m sb3_arq.train`` (and ``sb3_arq.enjoy``, ``sb3_arq.record_video``): they register, then
 hand over to rl-zoo3's own scripts, which read ``sys.argv`` as usual.
 """
 
 import runpy
 import sys
-from importlib import resources
-from pathlib import Path
 
-# Algorithms whose hyperparameters sb3-arq ships (``hyperparams/<algo>.yml``, installed as ``sb3_arq.hyperparams``)
-PACKAGED_HYPERPARAMS = ("arq", "dqn", "qrdqn", "sac")
-# Algorithms that sb3-arq adds to rl-zoo3; without ``--conf-file`` they read sb3-arq's packaged yml
-ZOO_ALGOS = ("arq",)
-
-
-def hyperparams_path(algo: str) -> str:
-    """
-    Path of the hyperparameter file that sb3-arq ships for ``algo``.
-
-    It is ``sb3_arq/hyperparams/<algo>.yml`` in an installed package (mapped from the top-level ``hyperparams/``
-    folder of the repository, also in editable installs) and ``<repo>/hyperparams/<algo>.yml`` in a source checkout.
-
-    :param algo: One of ``PACKAGED_HYPERPARAMS``, e.g. ``"arq"`` or ``"dqn"``.
-    :return: Path of the yml file, usable as rl-zoo3's ``--conf-file``.
-    """
-    if algo not in PACKAGED_HYPERPARAMS:
-        raise ValueError(f"sb3-arq ships hyperparameters for {PACKAGED_HYPERPARAMS}, not for {algo!r}")
-    file_name = f"{algo}.yml"
-    try:
-        packaged = resources.files("sb3_arq.hyperparams") / file_name
-    except ModuleNotFoundError:
-        packaged = None
-    if packaged is not None and packaged.is_file():
-        return str(packaged)
-    # Source checkout (package imported from the repository, not installed)
-    in_repo = Path(__file__).resolve().parents[2] / "hyperparams" / file_name
-    if in_repo.is_file():
-        return str(in_repo)
-    raise FileNotFoundError(f"Cannot find sb3-arq's {file_name}: is sb3-arq installed with its package data?")
+from sb3_arq.zoo.packaged import PACKAGED_HYPERPARAMS, ZOO_ALGOS, hyperparams_path
 
 
 def register() -> None:
@@ -74,27 +44,13 @@ def register() -> None:
     if any("dm_control/" in arg for arg in sys.argv):  # a DeepMind Control run of rl-zoo3's scripts: every shimmy id
         import_shimmy()
     exp_manager = sys.modules.get("sb3_arq.zoo.exp_manager")
-    if exp_manager is not None and not hasattr(exp_manager, "ARQExperimentManager"):
+    if exp_manager is not None and not hasattr(exp_manager, "bind_experiment_manager"):
         # sb3_arq.zoo.exp_manager is being imported: its import of rl_zoo3 ran this (through the import hook). It binds
-        # its class itself once defined (bind_experiment_manager at its end); importing it here would be circular.
+        # its class itself once defined (at its end); importing it here would find it half-initialised.
         return
-    from sb3_arq.zoo.exp_manager import ARQExperimentManager
+    from sb3_arq.zoo.exp_manager import bind_experiment_manager
 
-    bind_experiment_manager(ARQExperimentManager)
-
-
-def bind_experiment_manager(manager_class: type) -> None:
-    """
-    Bind the name ``ExperimentManager`` of ``rl_zoo3.exp_manager`` (and of ``rl_zoo3.train`` if imported) to
-    ``manager_class``, where rl-zoo3's ``train`` script finds the class it builds.
-
-    :param manager_class: ``sb3_arq.zoo.exp_manager.ARQExperimentManager``.
-    """
-    import rl_zoo3.exp_manager
-
-    for module in (rl_zoo3.exp_manager, sys.modules.get("rl_zoo3.train")):
-        if module is not None:
-            module.ExperimentManager = manager_class
+    bind_experiment_manager()
 
 
 def train() -> None:
@@ -123,7 +79,6 @@ def record_video() -> None:
 __all__ = [
     "PACKAGED_HYPERPARAMS",
     "ZOO_ALGOS",
-    "bind_experiment_manager",
     "enjoy",
     "hyperparams_path",
     "record_video",

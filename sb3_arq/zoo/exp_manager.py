@@ -2,19 +2,21 @@
 sb3-arq's one hook into rl-zoo3: ``ARQExperimentManager``, a subclass of rl-zoo3's ``ExperimentManager``.
 
 rl-zoo3's ``train`` script builds the class it finds under the name ``rl_zoo3.exp_manager.ExperimentManager``;
-``sb3_arq.zoo.register()`` binds that name to this subclass (and ``rl_zoo3.train.ExperimentManager`` if that module is
-already imported). For any ``--algo`` but ``arq`` the subclass is rl-zoo3's class unchanged. For ``--algo arq``:
+``bind_experiment_manager()`` (run by ``sb3_arq.zoo.register()``) binds that name to this subclass (and
+``rl_zoo3.train.ExperimentManager`` if that module is already imported). For any ``--algo`` but ``arq`` the subclass
+is rl-zoo3's class unchanged. For ``--algo arq``:
 
 - without ``--conf-file`` it reads sb3-arq's packaged ``hyperparams/arq.yml``;
-- around each ``-optimize`` trial it sets ``sampler.RUNNING_EXPERIMENT``, through which ARQ's sampler sees ``-params``
-  (pins), the yml entry as written (``yml_entry``), the trial's budget, device and ``--n-jobs``; with
+- during ``-optimize``, rl-zoo3's ``HYPERPARAMS_SAMPLER["arq"]`` is ``sample_hyperparams``, which adds to rl-zoo3's
+  ``additional_args`` what ARQ's sampler reads (``sampler.SEARCH_ARGS``: ``-params`` pins, the yml entry as written,
+  the trial's budget, device and ``--n-jobs``), as rl-zoo3's TQC sampler adds its key before calling SAC's; with
   ``SB3_ARQ_TRIAL_SEEDS=N`` each trial trains N seeds and scores the worst (``objective``);
 - before a search it checks ``--storage`` and ``--sampler auto`` with clear errors, and records the number of actions
   of a ``Discrete`` action space in ``n_actions`` (rl-zoo3 does it for ``Box`` only), for the sampler's memory cap;
 - the ``random`` and ``tpe`` samplers sample each trial with a sampler seeded from ``--seed`` and the trial's number
   (``TrialSeededSampler``): workers of one study started with the same ``--seed`` do not repeat configurations;
 - ``--trial-id`` loads the hyperparameters that the trial ran with (``sampler.trial_entry``: pins and merged policy
-  kwargs included), not only its sampled values.
+  kwargs included) of ``sampler.SEARCHED_ARGUMENTS``, not only its sampled values.
 
 The study itself is created by rl-zoo3 from the ``--storage`` string (a ``.log`` journal file or a database URL).
 """
@@ -22,6 +24,7 @@ The study itself is created by rl-zoo3 from the ``--storage`` string (a ``.log``
 import importlib.util
 import inspect
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -29,26 +32,16 @@ from typing import Any
 
 import numpy as np
 import optuna
+import rl_zoo3.exp_manager
 import rl_zoo3.utils
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from stable_baselines3.common.utils import set_random_seed
 
-from sb3_arq.zoo import ZOO_ALGOS, bind_experiment_manager, hyperparams_path
-from sb3_arq.zoo.sampler import MEMORY_ENV_VAR, RUNNING_EXPERIMENT, trial_entry
+from sb3_arq.zoo.packaged import ZOO_ALGOS, hyperparams_path
+from sb3_arq.zoo.sampler import MEMORY_ENV_VAR, SEARCHED_ARGUMENTS, sample_arq_params, trial_entry
 
-# What ``--trial-id`` takes from a trial's entry: the hyperparameters that the sampler searches (sampled or pinned)
-SEARCHED = (
-    "learning_rate",
-    "batch_size",
-    "policy_kwargs",
-    "context_size",
-    "max_grad_norm",
-    "exploration_fraction",
-    "exploration_final_eps",
-    "target_update_interval",
-    "train_freq",
-)
 # What Optuna says of a study's best trial when no trial completed: in memory or a journal file, then in a database
 NO_COMPLETED_TRIAL = ("No trials are completed yet", "Record does not exist")
 # Seconds to wait for a database server before --storage is reported unreachable
@@ -203,10 +196,10 @@ class ARQExperimentManager(ExperimentManager):
         first repeat's evaluations only.
         """
         n_seeds = trial_seeds() if self.algo in ZOO_ALGOS else 1
-        token, first_seed = RUNNING_EXPERIMENT.set(self), self.seed
+        if n_seeds == 1:
+            return super().objective(trial)
+        first_seed = self.seed
         try:
-            if n_seeds == 1:
-                return super().objective(trial)
             returns = []
             for repeat in range(n_seeds):
                 self.seed = first_seed + TRIAL_SEED_STRIDE * (trial.number + 1) + repeat
@@ -216,14 +209,38 @@ class ARQExperimentManager(ExperimentManager):
             return min(returns)
         finally:
             self.seed = first_seed
-            RUNNING_EXPERIMENT.reset(token)
+
+    def sample_hyperparams(
+        self, trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """
+        rl-zoo3's ``HYPERPARAMS_SAMPLER["arq"]`` while this manager searches: ARQ's sampler, with this search's
+        ``-params`` (pins), yml entry, evaluated policy kwargs, budget, device, ``--n-jobs`` and env id added to
+        rl-zoo3's ``additional_args`` (``sampler.SEARCH_ARGS``).
+
+        :param trial: The Optuna trial.
+        :param n_actions: Number of discrete actions (``n_actions``, set by ``hyperparameters_optimization``).
+        :param n_envs: Number of environments.
+        :param additional_args: rl-zoo3's extra arguments.
+        :return: The sampled hyperparameters, ready for ``ARQ(...)``.
+        """
+        search_args = dict(
+            pinned=self.custom_hyperparams or {},
+            entry=self.yml_entry,
+            policy_kwargs=self._hyperparams.get("policy_kwargs", {}),
+            n_timesteps=self.n_timesteps,
+            device=self.device,
+            n_jobs=self.n_jobs,
+            env_id=self.env_name.gym_id,
+        )
+        return sample_arq_params(trial, n_actions, n_envs, {**additional_args, **search_args})
 
     def load_trial(self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True) -> dict[str, Any]:
         if self.algo not in ZOO_ALGOS or not convert:
             return super().load_trial(storage, study_name, trial_id, convert)
         study = optuna.load_study(storage=open_storage(storage), study_name=study_name)
         entry = trial_entry(study.trials[trial_id] if trial_id is not None else study.best_trial)
-        return {key: entry[key] for key in SEARCHED if key in entry}
+        return {key: entry[key] for key in SEARCHED_ARGUMENTS if key in entry}
 
     def _create_sampler(self, sampler_method: str) -> optuna.samplers.BaseSampler:
         """
@@ -259,6 +276,7 @@ class ARQExperimentManager(ExperimentManager):
         if isinstance(env.action_space, spaces.Discrete):
             self.n_actions = int(env.action_space.n)
         env.close()
+        registered, HYPERPARAMS_SAMPLER[self.algo] = HYPERPARAMS_SAMPLER[self.algo], self.sample_hyperparams
         try:
             super().hyperparameters_optimization()
         except ValueError as error:
@@ -270,13 +288,25 @@ class ARQExperimentManager(ExperimentManager):
                 "learning_starts to -params) or when it does not fit the memory budget (add a smaller batch_size or "
                 f"net_arch to -params, or set {MEMORY_ENV_VAR})"
             ) from None
+        finally:
+            HYPERPARAMS_SAMPLER[self.algo] = registered
         if self.storage is not None:
             study_name = "" if self.study_name is None else f" --study-name {self.study_name}"
             command = f"python -m sb3_arq.zoo.best_params --storage {self.storage}{study_name} -o best.yml"
             print(f"Best hyperparameters as yml: {command}")
 
 
+def bind_experiment_manager() -> None:
+    """
+    Bind the name ``ExperimentManager`` of ``rl_zoo3.exp_manager`` (and of ``rl_zoo3.train`` if imported) to
+    ``ARQExperimentManager``, where rl-zoo3's ``train`` script finds the class it builds.
+    """
+    for module in (rl_zoo3.exp_manager, sys.modules.get("rl_zoo3.train")):
+        if module is not None:
+            module.ExperimentManager = ARQExperimentManager
+
+
 # Imported before rl_zoo3 (e.g. by python -m sb3_arq.zoo.best_params), this module's import of rl_zoo3 ran register()
-# through the import hook while the class above was not defined yet: register() left the binding to this line.
+# through the import hook while this module was half-initialised: register() left the binding to this line.
 if rl_zoo3.utils.ALGOS.get("arq") is not None:
-    bind_experiment_manager(ARQExperimentManager)
+    bind_experiment_manager()

@@ -1,20 +1,25 @@
 """
 ARQ's hyperparameter search space for rl-zoo3's ``-optimize`` (``python -m rl_zoo3.train --algo arq -optimize ...``).
 
-``sb3_arq.zoo.register()`` puts ``sample_arq_params`` in rl-zoo3's ``HYPERPARAMS_SAMPLER`` and ``convert_arq_params``
-in its ``HYPERPARAMS_CONVERTER``. The sampler reads the running experiment (``-params`` pins, the yml entry, the
-trial's budget and device) from ``RUNNING_EXPERIMENT``, which ``sb3_arq.zoo.exp_manager.ARQExperimentManager`` sets
-around each trial. ``trial_entry`` turns a trial back into the yml entry it ran with (``--trial-id``, ``best_params``).
+``SEARCH_SPACE`` is the one table of the searched hyperparameters: ``sample_arq_params`` suggests its entries,
+``convert_arq_params`` turns a trial's values back into ARQ's arguments, ``SEARCHED_ARGUMENTS`` (what ``--trial-id``
+loads) is derived from it. ``sb3_arq.zoo.register()`` puts the sampler in rl-zoo3's ``HYPERPARAMS_SAMPLER`` and the
+converter in its ``HYPERPARAMS_CONVERTER``. The sampler reads what it knows of the running search from rl-zoo3's
+``additional_args`` (``SEARCH_ARGS``), which ``sb3_arq.zoo.exp_manager.ARQExperimentManager`` fills; called with
+``{}`` (outside rl-zoo3), it samples the whole space around ARQ's defaults. ``trial_entry`` turns a trial back into the
+yml entry it ran with (``--trial-id``, ``best_params``).
 """
 
-import contextvars
 import inspect
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from rl_zoo3.utils import linear_schedule
 
 from sb3_arq import ARQ
@@ -39,8 +44,62 @@ LEARNING_RATE_SPAN = 10.0
 # ARQ's defaults (learning_starts, batch_size), for a yml entry that does not set them
 ARQ_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(ARQ).parameters.items()}
 
-# The ExperimentManager whose trial is being sampled (None when the sampler is called outside rl-zoo3)
-RUNNING_EXPERIMENT: contextvars.ContextVar[Any] = contextvars.ContextVar("sb3_arq_experiment", default=None)
+
+@dataclass(frozen=True)
+class Searched:
+    """
+    One searched hyperparameter of ``SEARCH_SPACE``.
+
+    :param distribution: Optuna distribution of the sampled value.
+    :param param: Name of the Optuna parameter where it is not the hyperparameter's (e.g. ``batch_size_pow``).
+    :param decode: Sampled value -> the hyperparameter's value (None: the value itself).
+    :param policy_kwarg: Whether it goes into ``policy_kwargs`` (else it is an argument of ``ARQ``).
+    :param around_learning_rate: Whether the distribution's bounds are factors of the entry's (initial) learning rate.
+    """
+
+    distribution: BaseDistribution
+    param: str | None = None
+    decode: Callable[[Any], Any] | None = None
+    policy_kwarg: bool = False
+    around_learning_rate: bool = False
+
+
+# The searched hyperparameters, in sampling order, by the name that -params pins (published values in the comments:
+# MinAtar / DMC). Everything else (gamma, buffer_size, learning_starts, the connections...) comes from the yml entry.
+SEARCH_SPACE = {
+    # a decade either side of the entry's learning rate; 1e-4 / 2.5e-4
+    "learning_rate": Searched(
+        FloatDistribution(1 / LEARNING_RATE_SPAN, LEARNING_RATE_SPAN, log=True), around_learning_rate=True
+    ),
+    "batch_size": Searched(IntDistribution(5, 10), param="batch_size_pow", decode=lambda power: 2**power),  # 32...1024; 512
+    "net_arch": Searched(  # minatar / dmc
+        CategoricalDistribution(list(NET_ARCH_PRESETS)),
+        decode=lambda preset: list(NET_ARCH_PRESETS[preset]),
+        policy_kwarg=True,
+    ),
+    "n_heads": Searched(CategoricalDistribution([2, 4, 8, 16]), policy_kwarg=True),  # 8
+    "goodness": Searched(CategoricalDistribution(list(GOODNESS)), policy_kwarg=True),  # std
+    "context_size": Searched(IntDistribution(1, 16, log=True)),  # 10
+    "max_grad_norm": Searched(FloatDistribution(0.05, 10.0, log=True)),  # 1.0 / 0.1
+    "exploration_fraction": Searched(FloatDistribution(0.02, 0.5)),  # 0.1 / 0.25
+    "exploration_final_eps": Searched(FloatDistribution(0.0, 0.1)),  # 0.01
+    "target_update_interval": Searched(IntDistribution(100, 10000, log=True)),  # 1000
+    "train_freq": Searched(CategoricalDistribution([1, 2, 4, 8])),  # 4 (gradient_steps stays the entry's)
+}
+# The arguments of ``ARQ`` that the search sets (sampled or pinned): what ``--trial-id`` takes from a trial's entry
+SEARCHED_ARGUMENTS = tuple(
+    dict.fromkeys("policy_kwargs" if searched.policy_kwarg else name for name, searched in SEARCH_SPACE.items())
+)
+# What the sampler reads from rl-zoo3's ``additional_args`` (all optional), and its default
+SEARCH_ARGS = {
+    "pinned": {},  # rl-zoo3's ``-params``: pinned hyperparameters (also policy kwargs), not searched
+    "entry": {},  # the yml entry as written, ``-params`` applied (its learning rate centres the search)
+    "policy_kwargs": {},  # the entry's policy kwargs as rl-zoo3 evaluated them: the sampled ones are merged into them
+    "n_timesteps": None,  # the budget of a trial (``-n``, else the entry's); not above learning_starts: pruned
+    "device": "auto",  # ``--device`` and ``--n-jobs``: where the memory budget is read, and how many trials share it
+    "n_jobs": 1,
+    "env_id": None,  # recorded as the trial's user attr ``env_id``
+}
 
 
 def activation_bytes(batch_size: int, net_arch: list[int], n_actions: int) -> int:
@@ -122,21 +181,37 @@ def initial_learning_rate(entry: dict[str, Any]) -> tuple[float, bool]:
     return float(value), False
 
 
+def suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
+    """
+    Sample a value of an Optuna distribution with the trial's ``suggest_*`` method.
+
+    :param trial: The Optuna trial.
+    :param name: The parameter's name.
+    :param distribution: A float, int or categorical distribution.
+    :return: The sampled value.
+    """
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
+    return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+
+
 def convert_arq_params(params: dict[str, Any]) -> dict[str, Any]:
     """
-    Turn sampled values (an Optuna trial's ``params``) into ARQ's arguments: ``batch_size_pow`` -> ``batch_size``, the
-    ``net_arch`` preset name -> widths, ``net_arch``/``n_heads``/``goodness`` -> ``policy_kwargs``. Pinned parameters
-    (not sampled) are simply absent.
+    Turn sampled values (an Optuna trial's ``params``) into ARQ's arguments with ``SEARCH_SPACE``, e.g.
+    ``batch_size_pow`` -> ``batch_size``, the ``net_arch`` preset name -> widths in ``policy_kwargs``. Pinned
+    hyperparameters (not sampled) are simply absent.
 
-    :param params: Sampled values, by name.
+    :param params: Sampled values, by Optuna parameter name.
     :return: Hyperparameters for ``ARQ(...)``.
     """
-    hyperparams = dict(params)
-    if "batch_size_pow" in hyperparams:
-        hyperparams["batch_size"] = 2 ** hyperparams.pop("batch_size_pow")
-    if "net_arch" in hyperparams:
-        hyperparams["net_arch"] = list(NET_ARCH_PRESETS[hyperparams["net_arch"]])
-    policy_kwargs = {key: hyperparams.pop(key) for key in ("net_arch", "n_heads", "goodness") if key in hyperparams}
+    hyperparams, policy_kwargs = {}, {}
+    for name, searched in SEARCH_SPACE.items():
+        param = searched.param or name
+        if param in params:
+            value = params[param] if searched.decode is None else searched.decode(params[param])
+            (policy_kwargs if searched.policy_kwarg else hyperparams)[name] = value
     if policy_kwargs:
         hyperparams["policy_kwargs"] = policy_kwargs
     return hyperparams
@@ -156,72 +231,52 @@ def trial_entry(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 def sample_arq_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
-    Sampler of ARQ's hyperparameters (rl-zoo3's sampler signature), around the published settings (those of the
-    paper's reference code; MinAtar / DMC values in the comments); the learning rate over a decade either side of the
-    entry's, keeping the entry's shape (a constant, or rl-zoo3's ``lin_`` schedule). Everything else (gamma, buffer_size,
-    learning_starts, the connections...) comes from the yml entry. A hyperparameter given with ``-params`` is pinned:
-    not searched, it keeps that value; the sampled policy kwargs are merged into the entry's. Two kinds of trial are
-    pruned before anything is built, with the reason: one whose budget (``-n``) does not exceed ``learning_starts``
-    (it would end before its first gradient step: its score would be noise), and one whose d x d matrices
-    (``activation_bytes``) exceed ``memory_budget()``. Each trial records ``env_id`` and ``hyperparams`` (its complete
-    yml entry, see ``trial_entry``) as user attrs.
+    Sampler of ARQ's hyperparameters (rl-zoo3's sampler signature): every entry of ``SEARCH_SPACE`` that is not
+    pinned, the learning rate keeping the entry's shape (a constant, or rl-zoo3's ``lin_`` schedule). A hyperparameter
+    given with ``-params`` is pinned: not searched, it keeps that value; the sampled policy kwargs are merged into the
+    entry's. Two kinds of trial are pruned before anything is built, with the reason: one whose budget does not exceed
+    ``learning_starts`` (it would end before its first gradient step: its score would be noise), and one whose d x d
+    matrices (``activation_bytes``) exceed ``memory_budget()``. Each trial records ``env_id`` and ``hyperparams`` (its
+    complete yml entry, see ``trial_entry``) as user attrs.
 
     :param trial: The Optuna trial.
     :param n_actions: Number of discrete actions (0 if unknown).
     :param n_envs: Number of environments (unused).
-    :param additional_args: rl-zoo3's extra arguments (unused: ARQ has no HER).
+    :param additional_args: rl-zoo3's extra arguments; the keys of ``SEARCH_ARGS`` are read (ARQ has no HER).
     :return: The sampled hyperparameters, ready for ``ARQ(...)``.
     """
-    experiment = RUNNING_EXPERIMENT.get()
-    # rl-zoo3's hyperparameters before sampling: -params, ``_hyperparams`` (evaluated), ``yml_entry`` (as written)
-    custom, base, entry = {}, {}, {}
-    if experiment is not None:
-        custom, base, entry = experiment.custom_hyperparams or {}, experiment._hyperparams, experiment.yml_entry
-    pinned = set(custom) | set(custom["policy_kwargs"] if isinstance(custom.get("policy_kwargs"), dict) else ())
+    args = {**SEARCH_ARGS, **additional_args}
+    pinned, entry = args["pinned"], args["entry"]
+    pinned_names = set(pinned) | set(pinned["policy_kwargs"] if isinstance(pinned.get("policy_kwargs"), dict) else ())
 
     center, linear = initial_learning_rate(entry)
-    if "learning_rate" not in pinned:  # 1e-4 / 2.5e-4 published; a decade either side of the entry's
-        trial.suggest_float("learning_rate", center / LEARNING_RATE_SPAN, center * LEARNING_RATE_SPAN, log=True)
-    if "batch_size" not in pinned:
-        trial.suggest_int("batch_size_pow", 5, 10)  # batch 32 ... 1024; 512
-    if "net_arch" not in pinned:
-        trial.suggest_categorical("net_arch", list(NET_ARCH_PRESETS))  # minatar / dmc
-    if "n_heads" not in pinned:
-        trial.suggest_categorical("n_heads", [2, 4, 8, 16])  # 8
-    if "goodness" not in pinned:
-        trial.suggest_categorical("goodness", list(GOODNESS))  # std
-    if "context_size" not in pinned:
-        trial.suggest_int("context_size", 1, 16, log=True)  # 10
-    if "max_grad_norm" not in pinned:
-        trial.suggest_float("max_grad_norm", 0.05, 10.0, log=True)  # 1.0 / 0.1
-    if "exploration_fraction" not in pinned:
-        trial.suggest_float("exploration_fraction", 0.02, 0.5)  # 0.1 / 0.25
-    if "exploration_final_eps" not in pinned:
-        trial.suggest_float("exploration_final_eps", 0.0, 0.1)  # 0.01
-    if "target_update_interval" not in pinned:
-        trial.suggest_int("target_update_interval", 100, 10000, log=True)  # 1000
-    if "train_freq" not in pinned:
-        trial.suggest_categorical("train_freq", [1, 2, 4, 8])  # 4 (gradient_steps stays the entry's)
+    for name, searched in SEARCH_SPACE.items():
+        if name in pinned_names:
+            continue
+        distribution = searched.distribution
+        if searched.around_learning_rate:
+            distribution = FloatDistribution(center * distribution.low, center * distribution.high, log=distribution.log)
+        suggest(trial, searched.param or name, distribution)
 
     hyperparams = convert_arq_params(trial.params)
-    hyperparams["policy_kwargs"] = {**base.get("policy_kwargs", {}), **hyperparams.get("policy_kwargs", {})}
+    hyperparams["policy_kwargs"] = {**args["policy_kwargs"], **hyperparams.get("policy_kwargs", {})}
     recorded = yaml_form({**entry, **hyperparams})
     if linear and "learning_rate" in trial.params:  # the entry's schedule keeps its shape: the search sets its start
         recorded["learning_rate"] = f"lin_{trial.params['learning_rate']}"
         hyperparams["learning_rate"] = linear_schedule(trial.params["learning_rate"])
-    trial.set_user_attr("env_id", experiment.env_name.gym_id if experiment is not None else None)
+    trial.set_user_attr("env_id", args["env_id"])
     trial.set_user_attr("hyperparams", recorded)
 
-    learning_starts = base.get("learning_starts", ARQ_DEFAULTS["learning_starts"])
-    if experiment is not None and experiment.n_timesteps <= learning_starts:
+    learning_starts = entry.get("learning_starts", ARQ_DEFAULTS["learning_starts"])
+    if args["n_timesteps"] is not None and args["n_timesteps"] <= learning_starts:
         raise optuna.TrialPruned(
-            f"the trial's budget of {experiment.n_timesteps} steps (-n, else the entry's n_timesteps) does not exceed "
+            f"the trial's budget of {args['n_timesteps']} steps (-n, else the entry's n_timesteps) does not exceed "
             f"learning_starts={learning_starts}: it would end before its first gradient step and score an untrained "
             "network. Pass a larger -n or add a smaller learning_starts to -params: not run"
         )
-    batch_size = hyperparams.get("batch_size", base.get("batch_size", ARQ_DEFAULTS["batch_size"]))
+    batch_size = hyperparams.get("batch_size", entry.get("batch_size", ARQ_DEFAULTS["batch_size"]))
     net_arch = hyperparams["policy_kwargs"].get("net_arch", NET_ARCH_PRESETS["minatar"])
-    budget = memory_budget(experiment.device, experiment.n_jobs) if experiment is not None else memory_budget()
+    budget = memory_budget(args["device"], args["n_jobs"])
     needed = activation_bytes(batch_size, net_arch, n_actions)
     if budget is not None and needed > budget:
         raise optuna.TrialPruned(
