@@ -38,7 +38,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 
-BUFFER_SIZE = 100_000  # room for a 60-second training window on a GPU without overwriting
+BUFFER_SIZE = 100_000  # common.BUFFER_SIZE is 20,000: the training windows collect more steps than the other measurements
 
 
 def make_model(config: str, device: str, cell_product: str, device_buffer: bool, graph_acting: bool, graph_update: bool):
