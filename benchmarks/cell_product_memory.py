@@ -39,6 +39,7 @@ from common import (
     describe_run,
     in_subprocess,
     make_arq,
+    markdown_header,
     peak_cuda_mb,
     peak_rss_mb,
     reset_peak_cuda,
@@ -165,10 +166,10 @@ UNITS = {"product": "update's products", "update": "update"}
 def scope_text(report: dict) -> str:
     if report["scope"] == "update":
         config = CONFIGS[report["model"]]
-        sizes = f"the sizes of {config['name']} (batch {config['batch_size']}, {ENV_SIZES[config['env']][1]} actions, "
-        sizes += f"widths {config['net_arch']}, {N_HEADS} heads)"
+        sizes = f"the {report['model']} configuration ({config['env']}, batch {config['batch_size']}, "
+        sizes += f"{ENV_SIZES[config['env']][1]} actions, widths {config['net_arch']}, {N_HEADS} heads)"
         return (
-            f"Whole training updates (`model.train(1)`) of ARQ at {sizes}, context 10, in a process that built the model and "
+            f"Whole training updates (`model.train(1)`) of ARQ in {sizes}, context 10, in a process that built the model and "
             f"filled its buffer with {PREFILL:,} transitions: sampling, the context replays, every cell's losses, backward, "
             "clipping and Adam. `cell_product` is the implementation (chunked: its default chunk budget; auto: what "
             '`cell_product="auto"` picks on CPU, per product: chunked, or dense when the product\'s matrices all fit in '
@@ -187,9 +188,7 @@ def markdown(report: dict) -> str:
     dense = report["results"][0]
     cuda = report["device"] == "cuda"
     lines = [
-        f"# Cell product memory and time on {report['device_name']} ({report['device']})",
-        "",
-        f"Command: `{report['command']}`  ",
+        *markdown_header("Cell product memory and time", report),
         f"torch {report['torch']}, {report['threads']} torch thread(s) (--threads; {report['cpu_count']} CPU cores), "
         f"float32 inputs. {report['rounds']} rounds; in "
         f"each, every implementation in a fresh process times {report['repeats']} updates after one warm-up. Load "

@@ -149,6 +149,11 @@ def describe_run(device: str) -> dict:
     return {"command": shlex.join(["python", *sys.argv]), "device": device, "device_name": name, "torch": th.__version__}
 
 
+def markdown_header(title: str, report: dict) -> list[str]:
+    """The first lines of a result's markdown: its title on the device, and the command (``describe_run``'s)."""
+    return [f"# {title} on {report['device_name']} ({report['device']})", "", f"Command: `{report['command']}`  "]
+
+
 def write_results(args: argparse.Namespace, name: str, text: str, report: dict | None = None, suffix: str = ".md") -> None:
     """``<name>[-<tag>]<suffix>`` in ``--out`` holding text (also printed), and ``<name>[-<tag>].json`` the report."""
     path = args.out / (name + (f"-{args.tag}" if args.tag else ""))

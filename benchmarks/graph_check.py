@@ -29,6 +29,7 @@ from common import (
     describe_run,
     in_subprocess,
     make_arq,
+    markdown_header,
     median_ms,
     peak_cuda_mb,
     reset_peak_cuda,
@@ -110,9 +111,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 def markdown(report: dict) -> str:
     r, config = report["result"], CONFIGS[report["config"]]
     lines = [
-        f"# Fast paths on {report['device_name']} ({report['device']})",
-        "",
-        f"Command: `{report['command']}`  ",
+        *markdown_header("Fast paths", report),
         f"torch {report['torch']}, {report['threads']} torch thread(s), configuration {config['name']} ({config['env']} "
         f"or a stand-in env of its sizes, widths {config['net_arch']}, batch {config['batch_size']}), cell_product "
         f"{report['cell_product']!r}, {PREFILL} random transitions prefilled. "

@@ -31,6 +31,7 @@ from common import (
     in_subprocess,
     make_arq,
     make_env,
+    markdown_header,
     median_ms,
     peak_cuda_mb,
     peak_rss_mb,
@@ -150,9 +151,7 @@ def cuda_memory(result: dict) -> str:
 
 def markdown(report: dict) -> str:
     lines = [
-        f"# Throughput on {report['device_name']} ({report['device']})",
-        "",
-        f"Command: `{report['command']}`  ",
+        *markdown_header("Throughput", report),
         f"torch {report['torch']}, {report['threads']} torch thread(s) ({report['thread_choice']}), "
         f"{PREFILL} transitions prefilled, median of {report['repeats']} timed updates after one warm-up, "
         f"ARQ compile_update={report['compile_update']}, TF32 matmuls={report['tf32']}. A stand-in env has random "
