@@ -22,33 +22,37 @@ the chunked implementation on these sizes; the script exits with an error if exa
 stand-in env of its sizes where MinAtar is not installed), fills its buffer with 1,000 random transitions (no update),
 then times whole ``train(1)`` updates: sampling, context replays, every cell's losses, backward, clipping and Adam.
 The peak RSS is then that of a process that builds the model and runs updates (parameters and Adam states included).
-``--model small``: the same with the small CPU configuration of ``benchmarks/throughput.py`` (widths [64, 64, 64],
-batch 64).
+``--model small``: the same with the small CPU configuration (widths [64, 64, 64], batch 64); ``--model`` takes any
+configuration of ``common.py``.
 """
 
-import argparse
-import json
-import multiprocessing
 import os
-import platform
-import resource
 import statistics
 import sys
-import time
-from pathlib import Path
 
 import torch as th
+from common import (
+    CONFIGS,
+    ENV_SIZES,
+    PREFILL,
+    argument_parser,
+    describe_run,
+    in_subprocess,
+    make_arq,
+    markdown_header,
+    peak_cuda_mb,
+    peak_rss_mb,
+    reset_peak_cuda,
+    times_ms,
+    write_results,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-RESULTS = Path(__file__).parent / "results"
-BATCH, N_ACTIONS, N_HEADS = 512, 3, 8
-WIDTHS = (400, 200, 200)  # the cells' widths d; their inputs (1000, 1200, 800) do not enter the product
+from sb3_arq.kernels import tanh_product
+
+PUBLISHED = CONFIGS["breakout"]  # the sizes of the products (--scope product)
+BATCH, WIDTHS = PUBLISHED["batch_size"], PUBLISHED["net_arch"]  # the widths d; the cells' inputs do not enter the product
+N_ACTIONS, N_HEADS = ENV_SIZES[PUBLISHED["env"]][1], 8
 TOLERANCE = 1e-4  # Triton (exact float32) against chunked, relative to the largest entry
-MODELS = {"published": "MinAtar Breakout", "small": "small (CPU)"}  # --model of --scope update: benchmarks/throughput.py
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def operands(width: int, lead: tuple, n_outputs: int, h_lead: tuple, generator: th.Generator, device: str) -> list:
@@ -64,44 +68,25 @@ def timed_updates(update, device: str, repeats: int) -> dict:
     after them, and on a GPU the CUDA memory allocated before them and the peak while they ran.
     """
     rss_before = peak_rss_mb()
+    reset_peak_cuda(device)
+    cuda_before = th.cuda.memory_allocated() / 2**20 if device == "cuda" else None
+    times = times_ms(update, repeats, device)
+    result = {"times_ms": times, "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
     if device == "cuda":
-        th.cuda.synchronize()
-        th.cuda.reset_peak_memory_stats()
-        allocated_before = th.cuda.memory_allocated()
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        update()
-        if device == "cuda":
-            th.cuda.synchronize()
-        times.append(1000 * (time.perf_counter() - start))
-    result = {"times_ms": times[1:], "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
-    if device == "cuda":
-        result["cuda_inputs_mb"] = allocated_before / 2**20
-        result["cuda_peak_mb"] = th.cuda.max_memory_allocated() / 2**20
+        result["cuda_inputs_mb"] = cuda_before
+        result["cuda_peak_mb"] = peak_cuda_mb(device)
     return result
 
 
-def measure_update(impl: str, model_name: str, device: str, threads: int, repeats: int) -> dict:
-    """Time and peak memory of ``repeats`` whole updates of one model of ``MODELS`` (run in a process of its own)."""
-    from benchmarks.throughput import CONFIGS, make_env
-    from sb3_arq import ARQ
-
+def measure_update(impl: str, config: str, device: str, threads: int, repeats: int) -> dict:
+    """Time and peak memory of ``repeats`` whole updates of one configuration (run in a process of its own)."""
     th.set_num_threads(threads)
-    config = CONFIGS[MODELS[model_name]]
-    policy_kwargs = {"net_arch": config["net_arch"], "n_heads": N_HEADS, "cell_product": impl}
-    model = ARQ(
-        "MlpPolicy", make_env(config), buffer_size=20_000, learning_starts=1000, batch_size=config["batch_size"],
-        context_size=10, policy_kwargs=policy_kwargs, device=device, seed=0,
-    )  # fmt: skip
-    model.learn(1000)  # random transitions only: the first update comes after learning_starts
-    return timed_updates(lambda: model.train(1, config["batch_size"]), device, repeats)
+    model = make_arq(config, device, {"n_heads": N_HEADS, "cell_product": impl})
+    return timed_updates(lambda: model.train(1, model.batch_size), device, repeats)
 
 
 def measure(impl: str, chunk_mib: int | None, tf32: bool, device: str, threads: int, repeats: int) -> dict:
     """Time and peak memory of ``repeats`` updates' products (run in a process of its own)."""
-    from sb3_arq.kernels import tanh_product
-
     th.set_num_threads(threads)
     generator = th.Generator().manual_seed(0)
     cells = [
@@ -126,8 +111,6 @@ def measure(impl: str, chunk_mib: int | None, tf32: bool, device: str, threads: 
 
 def check_triton(device: str) -> list[dict]:
     """Triton (exact float32, TF32) against chunked on the published sizes: y and every gradient."""
-    from sb3_arq.kernels import tanh_product
-
     checks = []
     generator = th.Generator().manual_seed(1)
     for width in WIDTHS[:2]:
@@ -152,11 +135,6 @@ def check_triton(device: str) -> list[dict]:
                 ]
             checks.append(check)
     return checks
-
-
-def in_subprocess(function, *args) -> dict:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
 
 
 def summary(impl: tuple, runs: list[dict]) -> dict:
@@ -187,19 +165,17 @@ UNITS = {"product": "update's products", "update": "update"}
 
 def scope_text(report: dict) -> str:
     if report["scope"] == "update":
-        from benchmarks.throughput import CONFIGS
-
-        config = CONFIGS[MODELS[report["model"]]]
-        sizes = f"the {report['model']} MinAtar Breakout sizes (batch {config['batch_size']}, {N_ACTIONS} actions, widths "
-        sizes += f"{config['net_arch']}, {N_HEADS} heads)"
+        config = CONFIGS[report["model"]]
+        sizes = f"the {report['model']} configuration ({config['env']}, batch {config['batch_size']}, "
+        sizes += f"{ENV_SIZES[config['env']][1]} actions, widths {config['net_arch']}, {N_HEADS} heads)"
         return (
-            f"Whole training updates (`model.train(1)`) of ARQ at {sizes}, context 10, in a process that built the model and "
-            "filled its buffer with 1,000 transitions: sampling, the context replays, every cell's losses, backward, "
+            f"Whole training updates (`model.train(1)`) of ARQ in {sizes}, context 10, in a process that built the model and "
+            f"filled its buffer with {PREFILL:,} transitions: sampling, the context replays, every cell's losses, backward, "
             "clipping and Adam. `cell_product` is the implementation (chunked: its default chunk budget; auto: what "
             '`cell_product="auto"` picks on CPU, per product: chunked, or dense when the product\'s matrices all fit in '
             "one chunk); the RSS before the updates includes the model, its Adam states and the buffer."
         )
-    sizes = f"the published MinAtar Breakout sizes (batch {BATCH}, {N_ACTIONS} actions, widths {list(WIDTHS)}, "
+    sizes = f"the published MinAtar Breakout sizes (batch {BATCH}, {N_ACTIONS} actions, widths {WIDTHS}, "
     sizes += f"{N_HEADS} heads)"
     return (
         f"Products of one training update at {sizes}: per cell, y for every action of the next states under no_grad, y "
@@ -212,9 +188,7 @@ def markdown(report: dict) -> str:
     dense = report["results"][0]
     cuda = report["device"] == "cuda"
     lines = [
-        f"# Cell product memory and time on {report['device_name']} ({report['device']})",
-        "",
-        f"Command: `{report['command']}`  ",
+        *markdown_header("Cell product memory and time", report),
         f"torch {report['torch']}, {report['threads']} torch thread(s) (--threads; {report['cpu_count']} CPU cores), "
         f"float32 inputs. {report['rounds']} rounds; in "
         f"each, every implementation in a fresh process times {report['repeats']} updates after one warm-up. Load "
@@ -249,16 +223,13 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser = argument_parser(__doc__)
     parser.add_argument("--scope", default="product", choices=["product", "update"], help="the product alone, or updates")
-    parser.add_argument("--model", default="published", choices=list(MODELS), help="the model of --scope update")
+    parser.add_argument("--model", default="breakout", choices=list(CONFIGS), help="the configuration of --scope update")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2: this CPU machine's core count)")
     parser.add_argument("--repeats", type=int, default=3, help="timed updates per process")
     parser.add_argument("--rounds", type=int, default=3, help="turns of every implementation")
     parser.add_argument("--chunk-mib", type=int, nargs="+", default=[1, 4, 16, 64], help="chunk budgets of 'chunked' (CPU)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files")
-    parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
     if args.scope == "update":
         fused = "triton" if args.device == "cuda" else "auto"  # what "auto" picks on CUDA is triton
@@ -267,7 +238,6 @@ def main() -> None:
         impls = [("dense", None, False), ("chunked", None, False), ("triton", None, False), ("triton", None, True)]
     else:
         impls = [("dense", None, False)] + [("chunked", mib, False) for mib in args.chunk_mib]
-    device_name = th.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
     load_before = os.getloadavg()[0]
     triton_check = check_triton(args.device) if args.device == "cuda" and args.scope == "product" else None
 
@@ -278,12 +248,9 @@ def main() -> None:
 
     runs = [[run(impl) for impl in impls] for _ in range(args.rounds)]
     report = {
-        "command": " ".join(["python", *sys.argv]),
-        "device": args.device,
+        **describe_run(args.device),
         "scope": args.scope,
         "model": args.model,
-        "device_name": device_name,
-        "torch": th.__version__,
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
         "repeats": args.repeats,
@@ -294,12 +261,8 @@ def main() -> None:
         "results": [summary(impl, [round_[i] for round_ in runs]) for i, impl in enumerate(impls)],
     }
     name = "cell-product-memory-" + ("update-" if args.scope == "update" else "") + args.device
-    name += "-small" if args.scope == "update" and args.model == "small" else ""
-    name += f"-{args.tag}" if args.tag else ""
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    name += f"-{args.model}" if args.scope == "update" and args.model != "breakout" else ""
+    write_results(args, name, markdown(report), report)
     if triton_check and max(e for check in triton_check for e in check["triton"]) > TOLERANCE:
         sys.exit(f"Triton (exact float32) differs from chunked by more than {TOLERANCE:g}: see the table above")
 

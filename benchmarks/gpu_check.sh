@@ -13,9 +13,9 @@
 #   throughput-cuda-gpu-check.{md,json}   benchmarks/throughput.py for MinAtar Breakout: updates and acting (predict and
 #                                         ActingGraph) beside SB3's DQN
 #   graph-check-cuda.{md,json}            benchmarks/graph_check.py: the captured update against the eager one (agreement,
-#                                         ms, peak CUDA memory), acting, and a 60-second training window with the fast
-#                                         paths (device buffer, graph_acting, graph_update, cell_product auto) beside
-#                                         the default ones
+#                                         ms, peak CUDA memory), and a 60-second training window with the fast paths
+#                                         (device buffer, graph_acting, graph_update, cell_product auto) beside the
+#                                         default ones
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/gpu-check}
@@ -38,8 +38,7 @@ $PY -c "import sb3_arq, triton, torch; assert torch.cuda.is_available(), 'no CUD
 status=0
 timeout 150 $PY benchmarks/cell_product_memory.py --device cuda --threads 1 --rounds 2 --repeats 10 --out "$OUT" \
     || { echo "cell product check/benchmark failed (exit $?)"; status=1; }
-timeout 150 $PY benchmarks/throughput.py --device cuda --threads 4 --configs "MinAtar Breakout" --tag gpu-check \
-    && mv benchmarks/results/throughput-cuda-gpu-check.{md,json} "$OUT"/ \
+timeout 150 $PY benchmarks/throughput.py --device cuda --threads 4 --configs breakout --tag gpu-check --out "$OUT" \
     || { echo "throughput.py failed (exit $?)"; status=1; }
 timeout 210 $PY benchmarks/graph_check.py --device cuda --threads 4 --seconds 60 --out "$OUT" \
     || { echo "graph_check.py failed (exit $?)"; status=1; }

@@ -7,60 +7,36 @@ The table lists the operators by total device time (self CPU time on CPU), and t
 launches per update, the measure of how launch-bound an update is.
 """
 
-import argparse
-from pathlib import Path
-
 import torch as th
-from throughput import CONFIGS, PREFILL, make_env
+from common import CONFIGS, argument_parser, describe_run, make_arq, write_results
 from torch.profiler import ProfilerActivity, profile
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--config", default="MinAtar Breakout", choices=list(CONFIGS))
+    parser = argument_parser(__doc__)
+    parser.add_argument("--config", default="breakout", choices=list(CONFIGS), help="the configuration (common.py)")
     parser.add_argument("--updates", type=int, default=5)
     parser.add_argument("--compile-update", default=None, help="ARQ's compile_update mode")
     args = parser.parse_args()
 
-    from sb3_arq import ARQ
-
-    config = CONFIGS[args.config]
-    model = ARQ(
-        "MlpPolicy",
-        make_env(config),
-        buffer_size=20_000,
-        learning_starts=PREFILL,
-        batch_size=config["batch_size"],
-        compile_update=args.compile_update,
-        policy_kwargs={"net_arch": config["net_arch"]},
-        device=args.device,
-        seed=0,
-    )
-    model.learn(PREFILL)
+    model = make_arq(args.config, args.device, compile_update=args.compile_update)
     for _ in range(3):  # warm-up (and compilation)
-        model.train(1, config["batch_size"])
+        model.train(1, model.batch_size)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
     with profile(activities=activities) as prof:
         for _ in range(args.updates):
-            model.train(1, config["batch_size"])
+            model.train(1, model.batch_size)
         if args.device == "cuda":
             th.cuda.synchronize()
-    events = prof.key_averages()
     sort_by = "cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"
     kernels = sum(e.count for e in prof.events() if e.device_type == th.autograd.DeviceType.CUDA) / args.updates
     header = (
-        f"python benchmarks/profile_update.py --device {args.device} --config '{args.config}'"
-        + (f" --compile-update {args.compile_update}" if args.compile_update else "")
-        + f"\ntorch {th.__version__}, {args.updates} updates profiled, {kernels:.0f} device kernels per update\n\n"
+        f"{describe_run(args.device)['command']}\n"
+        f"torch {th.__version__}, {args.updates} updates profiled, {kernels:.0f} device kernels per update\n\n"
     )
-    RESULTS.mkdir(exist_ok=True)
-    suffix = f"-{args.compile_update}" if args.compile_update else ""
-    text = header + events.table(sort_by=sort_by, row_limit=30, max_name_column_width=60)
-    (RESULTS / f"profile-{args.device}{suffix}.txt").write_text(text)
-    print(text)
+    text = header + prof.key_averages().table(sort_by=sort_by, row_limit=30, max_name_column_width=60)
+    name = f"profile-{args.device}" + (f"-{args.compile_update}" if args.compile_update else "")
+    write_results(args, name, text, suffix=".txt")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """
-The fast-path benchmark scripts that ``benchmarks/gpu_check.sh`` runs on a GPU, run here on the CPU at their small
-sizes, so that a change that breaks them shows in CI instead of on the one GPU run. Their CUDA branches (capture,
-Triton at the published sizes, CUDA memory) run only there.
+The speed and memory benchmark scripts (``benchmarks/common.py`` and the scripts that import it; ``gpu_check.sh`` runs
+three of them on a GPU), run here on the CPU at their small sizes as ``gpu_check.sh`` runs them (``python
+benchmarks/<script>.py``), so that a change that breaks them shows in CI instead of on the one GPU run. Their CUDA
+branches (capture, Triton at the published sizes, CUDA memory) run only there.
 """
 
 import json
@@ -28,7 +29,6 @@ def test_graph_check_runs_and_the_fast_paths_agree(tmp_path):
     assert result["agreement_rel"] == 0.0  # on CPU the "captured" update runs eagerly: the same operations
     for label in ("numpy_eager", "device_eager", "device_graph"):
         assert result[f"update_ms_{label}"] > 0 and result[f"update_peak_cuda_mb_{label}"] is None
-    assert result["act_ms_predict"] > 0 and result["act_ms_graph"] > 0
     assert result["train_updates_default"] > 0 and result["train_updates_fast"] > 0
     assert "Agreement after 2 updates" in (tmp_path / "graph-check-cpu-small.md").read_text()
 
@@ -41,3 +41,23 @@ def test_cell_product_memory_times_every_product_of_the_small_model(tmp_path):
     for r in report["results"]:
         assert r["min_ms"] > 0 and r["peak_rss_mb"] >= r["rss_before_mb"] > 0
     assert (tmp_path / "cell-product-memory-update-cpu-small.md").exists()
+
+
+def test_throughput_measures_arq_beside_dqn_on_the_small_configuration(tmp_path):
+    args = "--configs small --threads 1 --repeats 1 --tag small".split()
+    run_script("throughput.py", *args, "--out", str(tmp_path))
+    report = json.loads((tmp_path / "throughput-cpu-small.json").read_text())
+    assert report["command"].startswith("python benchmarks/throughput.py --configs small")
+    (result,) = report["results"]
+    assert result["config"] == "small (CPU)" and result["cuda_max_allocated_mb"] is None
+    for key in ("arq_update_ms", "arq_graph_act_ms_8envs", "arq_graph_env_steps_per_s", "dqn_update_ms", "peak_rss_mb"):
+        assert result[key] > 0
+    assert "naive_update_ms" not in result  # Breakout only
+    assert "| small (CPU) |" in (tmp_path / "throughput-cpu-small.md").read_text()
+
+
+def test_profile_update_writes_the_operator_table(tmp_path):
+    run_script("profile_update.py", *"--config small --updates 1".split(), "--out", str(tmp_path))
+    text = (tmp_path / "profile-cpu.txt").read_text()
+    assert text.startswith("python benchmarks/profile_update.py --config small --updates 1")
+    assert "Self CPU" in text
