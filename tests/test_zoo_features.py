@@ -87,13 +87,14 @@ def test_track_sends_the_config_and_the_cell_curves_to_the_wandb_run(tracked_run
     rows = [record.history for record, kind in zip(records, kinds, strict=True) if kind == "history"]
     rows = [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in row.item} for row in rows]
     rows = [row for row in rows if "train/loss_cell0" in row]
-    assert len(rows) >= 2
+    assert len(rows) >= 3  # dumps with train/ values between steps 200 (learning starts) and 400: 5 here
     (events,) = tracked_run.glob(f"runs/**/{ENV_NAME}/ARQ_1")  # runs/<env id>__arq__<seed>__<time>
     tensorboard = EventAccumulator(str(events)).Reload()
     for tag in CELL_CURVES:
         logged = {event.step: event.value for event in tensorboard.Scalars(tag)}
-        assert {row["global_step"]: row[tag] for row in rows} == pytest.approx(logged, rel=1e-6), tag
-        assert np.isfinite(list(logged.values())).all()
+        synced = {row["global_step"]: row[tag] for row in rows}  # the sync may drop the last ones: a subset
+        assert synced == pytest.approx({step: logged[step] for step in synced}, rel=1e-6), tag
+        assert np.isfinite(list(synced.values())).all()
 
 
 @requires_hook
