@@ -66,6 +66,10 @@ DQN_ZOO_BUDGETS = {  # rl-zoo3's own budgets of its DQN entries where ARQ's is s
     "CartPole-v1": {"n_timesteps": 50_000, "eval_freq": 10_000},
     "Acrobot-v1": {"n_timesteps": 100_000, "eval_freq": 10_000},
 }
+# The smoke grids' ARQ: what reaches its first updates in a few hundred steps
+SMOKE_ARQ = variant(
+    "ARQ", "arq", learning_starts=200, batch_size=16, buffer_size=1000, context_size=2, policy_kwargs={"net_arch": [16, 16]}
+)
 GRIDS = {
     "cpu": {
         **BASE,
@@ -159,18 +163,24 @@ GRIDS = {
         "description": "Tiny runs that check the pipeline (not a result)",
         **dict(n_timesteps=600, eval_freq=300, eval_episodes=2, seeds=[0, 1], num_threads=1, device="cpu"),
         "variants": {
-            "arq": variant(
-                "ARQ",
-                "arq",
-                learning_starts=200,
-                batch_size=16,
-                buffer_size=1000,
-                context_size=2,
-                policy_kwargs={"net_arch": [16, 16]},
-            ),
+            "arq": SMOKE_ARQ,
             "dqn": variant("DQN", "dqn", conf="dqn", learning_starts=200, buffer_size=1000),
         },
         "blocks": [{"variants": ["arq", "dqn"], "tasks": [BREAKOUT]}],
+        "reductions": ["Everything: a pipeline check, not a result."],
+    },
+    # The same for ARQ vs SAC on one DeepMind Control task (its episodes last 1,000 steps: one per evaluation)
+    "smoke-dmc": {
+        **BASE,
+        "description": "Tiny runs that check the pipeline of ARQ vs SAC on DeepMind Control (not a result)",
+        **dict(n_timesteps=600, eval_freq=300, eval_episodes=1, seeds=[0], num_threads=1, device="cpu"),
+        "variants": {
+            "arq": SMOKE_ARQ,
+            # SAC's own network ([256, 256]): SB3 adds use_sde to a given policy_kwargs, which args.yml then records, so
+            # that a run with a policy_kwargs override never matches its command (find_attempts)
+            "sac": variant("SAC", "sac", conf="sac", learning_starts=200, batch_size=16, buffer_size=1000),
+        },
+        "blocks": [{"variants": ["arq", "sac"], "tasks": ["dm_control/reacher-hard-v0"]}],
         "reductions": ["Everything: a pipeline check, not a result."],
     },
     # GPU packing: 8 ARQ runs at the published Breakout settings (learning from step 5,000), for

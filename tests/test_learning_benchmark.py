@@ -2,7 +2,8 @@
 The learning benchmark (``benchmarks/learning.py``, ``benchmarks/learning_ray.py``) on its tiny ``smoke`` grid: two
 algorithms x MinAtar Breakout x two seeds of real rl-zoo3 runs (600 steps), run one at a time and on a local Ray; the
 finished-run bookkeeping, the aggregation, and a Ray run killed twice (retried once, then reported) that a restarted
-driver alone completes, with the same table as the sequential runs.
+driver alone completes, with the same table as the sequential runs. The ``smoke-dmc`` grid: ARQ vs SAC on one
+DeepMind Control task, one seed, in one report.
 """
 
 import os
@@ -19,7 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import learning  # noqa: E402
+from stable_baselines3 import SAC  # noqa: E402
 
+from sb3_arq import ARQ  # noqa: E402
 from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS  # noqa: E402
 
 SMOKE = learning.GRIDS["smoke"]
@@ -150,6 +153,29 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     # Another budget does not match these runs
     assert learning.find_attempts({**SMOKE, "n_timesteps": 900}, run, log_root, "smoke")[0] is None
     subprocess.run(["rm", "-r", str(partial)], check=True)
+
+
+def test_smoke_dmc_grid_compares_arq_and_sac(tmp_path):
+    """ARQ (bang-bang actions, the paper's epsilon 0.05 evaluation) and SAC (continuous actions, rl-zoo3's greedy
+    evaluation) on the same DeepMind Control task, in one report."""
+    grid, name = learning.GRIDS["smoke-dmc"], learning.env_name("dm_control/reacher-hard-v0")
+    learning.run_grid(grid, "smoke-dmc", tmp_path / "logs", tmp_path / "results")
+    finals = {}
+    for run, algo in zip(learning.grid_runs(grid), (ARQ, SAC), strict=True):
+        finished, unfinished = learning.find_attempts(grid, run, tmp_path / "logs", "smoke-dmc")
+        assert finished is not None and unfinished == [] and run["variant"] == algo.__name__.lower()
+        evaluations = np.load(finished / "evaluations.npz")
+        assert evaluations["timesteps"].tolist() == [300, 600] and evaluations["ep_lengths"].tolist() == [[1000], [1000]]
+        finals[run["variant"]] = evaluations["results"][-1, 0]
+        model = algo.load(finished / f"{name}.zip", device="cpu")
+        assert model.observation_space.shape == (6,) and model.num_timesteps == 600
+        assert getattr(model.action_space, "n", None) == (4 if algo is ARQ else None)  # ARQ: 2**2 bang-bang actions
+        evaluation = learning.load_zoo_args(finished / name / "args.yml")
+        assert (evaluation["eval_freq"] == -1) == (algo is ARQ)  # ARQ: our callback instead of rl-zoo3's evaluation
+    report = (tmp_path / "results" / "smoke-dmc.md").read_text()
+    assert "Finished runs: 2 of 2" in report and "SAC greedily (continuous actions)" in report
+    for variant, label in (("arq", "ARQ"), ("sac", "SAC")):
+        assert f"| {label} | 1 | {finals[variant]:.2f} |" in report
 
 
 def zoo_processes(log_root: Path) -> dict[int, list[str]]:

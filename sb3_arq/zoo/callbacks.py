@@ -9,8 +9,8 @@ From Python::
     model.learn(100_000, callback=EpsilonGreedyEvalCallback(gym.make("CartPole-v1"), eval_freq=10_000, log_path="logs"))
 
 From an rl-zoo3 yml entry (or ``-params``), with rl-zoo3's own evaluation off (``--eval-freq -1``): the evaluation env
-is rebuilt from the run's saved config (rl-zoo3's ``create_test_env``, as ``rl_zoo3.enjoy`` does) and
-``evaluations.npz`` goes to the run folder::
+is rebuilt from the run's saved config (rl-zoo3's ``create_test_env``, as ``rl_zoo3.enjoy`` does; ``--n-eval-envs``
+envs, each with its own context for ARQ) and ``evaluations.npz`` goes to the run folder::
 
     callback:
       - sb3_arq.zoo.callbacks.EpsilonGreedyEvalCallback:
@@ -89,7 +89,7 @@ class EpsilonGreedyEvalCallback(BaseCallback):
     layout of SB3's ``EvalCallback`` (``timesteps``, ``results``, ``ep_lengths``), which rl-zoo3's plots read.
 
     :param eval_env: The evaluation env (an env, a ``VecEnv`` or an env id). None: rl-zoo3's run, rebuilt from the
-        config rl-zoo3 saved in the run folder (as ``rl_zoo3.enjoy`` does).
+        config rl-zoo3 saved in the run folder (as ``rl_zoo3.enjoy`` does), with the run's ``--n-eval-envs`` envs.
     :param eval_freq: Evaluate every this many env steps (of all training envs together).
     :param n_eval_episodes: Episodes per evaluation.
     :param epsilon: Probability of a random action at each evaluation step.
@@ -152,7 +152,7 @@ class EpsilonGreedyEvalCallback(BaseCallback):
 
     @staticmethod
     def _zoo_eval_env(run_dir: Path, seed: int | None) -> VecEnv:
-        """rl-zoo3's evaluation env of a run, from the config it saved: env wrappers, frame stacking, env kwargs."""
+        """rl-zoo3's evaluation env of a run, from what it saved: env wrappers, frame stacking, env kwargs, n_eval_envs."""
         from rl_zoo3.utils import create_test_env, get_saved_hyperparams
 
         configs = list(run_dir.glob("*/config.yml"))
@@ -164,7 +164,13 @@ class EpsilonGreedyEvalCallback(BaseCallback):
         args = load_zoo_args(Path(params_dir) / "args.yml")
         env_kwargs = args.get("eval_env_kwargs") or args.get("env_kwargs") or {}
         return create_test_env(
-            args["env"], 1, None, seed or 0, should_render=False, hyperparams=hyperparams, env_kwargs=env_kwargs
+            args["env"],
+            args["n_eval_envs"],
+            None,
+            seed or 0,
+            should_render=False,
+            hyperparams=hyperparams,
+            env_kwargs=env_kwargs,
         )
 
     def _on_step(self) -> bool:
