@@ -7,7 +7,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_arq import ARQ
 from sb3_arq.arq.acting import ActingGraph
-from sb3_arq.common.registration import register_env_family
+from sb3_arq.envs.registration import register_env_family
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1"])

@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 from sb3_arq import ARQ
 from sb3_arq.naive import naive_codes, naive_td_losses
-from tests.conftest import SMALL, VARIANTS, small_model
+from tests.helpers import SMALL, VARIANTS, small_model
 
 
 def cell_params(model: ARQ) -> list[list[th.Tensor]]:

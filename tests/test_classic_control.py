@@ -15,7 +15,7 @@ import yaml
 from sb3_arq import ARQ
 from sb3_arq.envs import ShiftReward
 from sb3_arq.zoo import hyperparams_path
-from tests.conftest import CLASSIC_CONTROL_IDS, check_run, requires_hook, zoo_train
+from tests.helpers import CLASSIC_CONTROL_IDS, check_run, requires_hook, zoo_train
 
 NEGATIVE_REWARD_WARNING = "ARQ received a negative reward"
 

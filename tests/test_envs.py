@@ -17,13 +17,13 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_arq.envs
+from sb3_arq.baselines import MinAtarCNN
 from sb3_arq.envs import (
     DMC_ENV_IDS,
     ENV_IDS,
     MINATAR_ENV_IDS,
     BangBangWrapper,
     FlattenDictObservation,
-    MinAtarCNN,
     ShiftReward,
     bang_bang_actions,
 )

@@ -5,7 +5,7 @@ import torch as th
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 from sb3_arq.common.cuda_graph import CapturedUpdate
-from tests.conftest import small_model
+from tests.helpers import small_model
 
 
 def test_graph_update_gives_the_eager_updates():

@@ -9,7 +9,7 @@ import pytest
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_arq import ARQ
-from tests.conftest import VARIANTS, zoo_entry
+from tests.helpers import VARIANTS, zoo_entry
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
 
 from sb3_arq import ARQ
 from sb3_arq.arq import guards
-from tests.conftest import SMALL, small_model, zoo_env
+from tests.helpers import SMALL, small_model, zoo_env
 
 
 def test_load_replay_buffer_refuses_what_does_not_fit(tmp_path):

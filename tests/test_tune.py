@@ -44,7 +44,7 @@ from sb3_arq.zoo.sampler import (
     sample_arq_params,
     trial_entry,
 )
-from tests.conftest import run_python, zoo_env
+from tests.helpers import run_python, zoo_env
 
 # Whether the import hook registered arq when rl_zoo3 was imported above (sb3-arq installed); else the explicit script
 HOOK_ACTIVE = "arq" in rl_zoo3.utils.ALGOS

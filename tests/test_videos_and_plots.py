@@ -11,7 +11,7 @@ import pytest
 from matplotlib import image as mpl_image
 
 from sb3_arq.zoo import plots
-from tests.conftest import requires_hook, run_python, zoo_train
+from tests.helpers import requires_hook, run_python, zoo_train
 
 ENV_ID = "MinAtar/Breakout-v1"
 TINY = ["learning_starts:200", "batch_size:16", "buffer_size:2000", "context_size:2"]

@@ -29,10 +29,11 @@ from stable_baselines3 import DQN, SAC
 import sb3_arq
 import sb3_arq.zoo
 from sb3_arq import ARQ
-from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS, MinAtarCNN
+from sb3_arq.baselines import MinAtarCNN
+from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
 from sb3_arq.zoo import hyperparams_path
 from sb3_arq.zoo.exp_manager import ARQExperimentManager
-from tests.conftest import CLASSIC_CONTROL_IDS, HOOK_PTH, check_run, requires_hook, run_python, zoo_train
+from tests.helpers import CLASSIC_CONTROL_IDS, HOOK_PTH, check_run, requires_hook, run_python, zoo_train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -356,7 +357,7 @@ def test_regular_and_editable_wheels_install_the_hook(tmp_path):
     with zipfile.ZipFile(tmp_path / "wheel" / wheel_name) as wheel:
         names = set(wheel.namelist())
         assert wheel.read(HOOK_PTH) == (REPO_ROOT / HOOK_PTH).read_bytes()
-    assert {"_sb3_arq_zoo_hook.py", "sb3_arq/zoo/__init__.py", "sb3_arq/common/wrappers.py", "sb3_arq/train.py"} <= names
+    assert {"_sb3_arq_zoo_hook.py", "sb3_arq/zoo/__init__.py", "sb3_arq/envs/wrappers.py", "sb3_arq/train.py"} <= names
     assert {f"sb3_arq/hyperparams/{algo}.yml" for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS} <= names
     with zipfile.ZipFile(tmp_path / "editable" / editable_name) as wheel:
         names = wheel.namelist()

@@ -16,7 +16,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sb3_arq.zoo.callbacks import load_zoo_args
-from tests.conftest import requires_hook, run_python, zoo_train
+from tests.helpers import requires_hook, run_python, zoo_train
 
 ENV_ID, ENV_NAME = "MinAtar/Breakout-v1", "MinAtar-Breakout-v1"
 TINY = ["learning_starts:200", "batch_size:16", "buffer_size:1000", "context_size:2", "policy_kwargs:dict(net_arch=[16, 16])"]

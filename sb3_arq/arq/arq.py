@@ -19,16 +19,15 @@ from sb3_arq.arq.files import SafeFiles
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.cuda_graph import CapturedUpdate
-from sb3_arq.common.registration import register_env_family
-from sb3_arq.common.wrappers import BangBangWrapper
+from sb3_arq.envs.registration import register_env_family
+from sb3_arq.envs.wrappers import BangBangWrapper
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
 
 
 class ARQ(SafeFiles, OffPolicyAlgorithm):
     """
-    ARQ: layer-local deep Q-learning with action-conditioned root mean squared Q-functions
-    (Wu & Ren, ICLR 2026, https://arxiv.org/abs/2510.06649).
+    ARQ: layer-local deep Q-learning with action-conditioned root mean squared Q-functions (Wu & Ren, ICLR 2026).
 
     A DQN-style agent (replay, epsilon-greedy, per-cell target copies, double Q) whose Q-network is a stack of cells;
     each cell makes its own estimate Q^l(s, a), is trained only on its own TD error with its own optimizer, and no
@@ -42,8 +41,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
     cells over the ``context_size`` observations before it and the transition's own (clipped at the episode start;
     docs/algorithm.md, "3. Context windows in training").
 
-    An ARQ cell's Q is a goodness >= 0, so returns below zero cannot be represented: a warning is issued at the first
-    negative reward (not for the AD cell, whose Q can be negative).
+    An ARQ cell's Q is a goodness >= 0, so returns below zero cannot be represented: the first negative reward warns.
 
     :param policy: The policy model to use ("MlpPolicy" or ``ARQPolicy``).
     :param env: The environment to learn from (if registered in Gym, can be str). Discrete actions only.

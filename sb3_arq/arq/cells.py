@@ -3,7 +3,7 @@ The cells: layers that each make their own Q estimate (docs/algorithm.md, "1. Th
 
 One function per step of the cell's equations, and two registries that everything else reads: ``GOODNESS`` (name ->
 the function that turns y into Q) and ``CELLS`` (cell type -> action conditioning -> class). Adding a goodness or a
-cell variant touches this file, its naive reference in ``tests/naive_arq.py`` and docs/algorithm.md. A setting that
+cell variant touches this file, its naive reference in ``sb3_arq/naive.py`` and docs/algorithm.md. A setting that
 every cell shares is a field of ``CellSpec`` and the ``ARQPolicy`` keyword argument of the same name.
 """
 
@@ -84,7 +84,7 @@ def goodness_msq(y: th.Tensor) -> th.Tensor:
 GOODNESS: dict[str, Callable[[th.Tensor], th.Tensor]] = {"std": goodness_std, "rms": goodness_rms, "msq": goodness_msq}
 
 
-def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_product: str = "dense") -> th.Tensor:
+def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_product: str | None = None) -> th.Tensor:
     """
     y = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h with M = Z2^T Z1, row statistics over Z1's feature axis.
 
@@ -95,7 +95,8 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_p
     :param z2: Z2, shape (..., H, R): one row of M per column.
     :param h: Activity, shape broadcastable to (..., d).
     :param cell_product: How tanh(Z2n^T Z1c) h is computed (``sb3_arq.kernels.tanh_product``): "dense" (plain
-        autograd, keeps an R x d matrix per row), "chunked" or "triton" (M recomputed in the backward pass), "auto".
+        autograd, keeps an R x d matrix per row), "chunked" or "triton" (M recomputed in the backward pass), "auto",
+        or None (the device's default, see ``sb3_arq.kernels.resolve_impl``).
     :return: y, shape (..., R).
     """
     z1 = z1 - z1.mean(dim=-1, keepdim=True)
@@ -125,15 +126,15 @@ class CellSpec:
     n_heads: int = 8
     goodness: str = "std"
     compile_cells: bool = False
-    cell_product: str = "dense"
+    cell_product: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_heads, int) and self.n_heads > 0):
             raise ValueError(f"n_heads must be a positive int, got {self.n_heads!r}")
         if self.goodness not in GOODNESS:
             raise ValueError(f"goodness must be one of {list(GOODNESS)}, got {self.goodness!r}")
-        if self.cell_product not in IMPLS:
-            raise ValueError(f"cell_product must be one of {list(IMPLS)}, got {self.cell_product!r}")
+        if self.cell_product is not None and self.cell_product not in IMPLS:
+            raise ValueError(f"cell_product must be one of {list(IMPLS)} or None, got {self.cell_product!r}")
 
 
 class LocalCell(nn.Module):

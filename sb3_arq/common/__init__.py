@@ -1,1 +1,1 @@
-"""Parts shared by the algorithm, the environments and the rl-zoo3 glue, importable without side effects."""
+"""Parts shared by the algorithm and the rl-zoo3 glue (argument checks, files, CUDA graphs), without side effects."""

@@ -34,7 +34,7 @@ def register() -> None:
 
     import sb3_arq.envs  # noqa: F401  (registers the environments; the paper's dm_control ids without dm_control)
     from sb3_arq import ARQ
-    from sb3_arq.common.registration import import_shimmy
+    from sb3_arq.envs.registration import import_shimmy
     from sb3_arq.zoo.sampler import convert_arq_params, sample_arq_params
 
     for algos in (rl_zoo3.utils.ALGOS, rl_zoo3.ALGOS):

@@ -1,10 +1,10 @@
 """
 The benchmark environments' gymnasium ids, and their registration on demand.
 
-Nothing is registered when this module is imported: ``import sb3_arq.envs`` registers every family (the gymnasium
-plugin convention, and what ``--gym-packages sb3_arq.envs`` relies on), and ``ARQ`` registers the family of a
-``MinAtar/...`` or ``dm_control/...`` id it is given, so that building ARQ on another task imports neither MinAtar nor
-DeepMind Control. Both packages are optional (``pip install sb3-arq[envs]``). Registration is idempotent.
+Nothing is registered when this module is imported: the package ``sb3_arq.envs`` registers every family (the
+gymnasium plugin convention, and what ``--gym-packages sb3_arq.envs`` relies on), without importing MinAtar or
+DeepMind Control, and ``ARQ`` registers the family of a ``MinAtar/...`` or ``dm_control/...`` id it
+is given. Both packages are optional (``pip install sb3-arq[envs]``). Registration is idempotent.
 """
 
 import importlib.util
@@ -16,7 +16,7 @@ import gymnasium as gym
 MINATAR_GAMES = ("Breakout", "Freeway", "SpaceInvaders", "Seaquest", "Asterix")
 # MinAtar's own name of each game (``minatar.Environment(env_name=...)``)
 MINATAR_GAME_NAMES = {game: "space_invaders" if game == "SpaceInvaders" else game.lower() for game in MINATAR_GAMES}
-MINATAR_ENTRY_POINT = "sb3_arq.common.minatar_env:MinAtarEnv"
+MINATAR_ENTRY_POINT = "sb3_arq.envs.minatar:MinAtarEnv"
 # The five MinAtar games of the paper, v1 = minimal action set, sticky actions 0.1
 MINATAR_ENV_IDS = tuple(f"MinAtar/{game}-v1" for game in MINATAR_GAMES)
 # The five DeepMind Control tasks of the paper (state observations, 1000-step episodes)
@@ -30,7 +30,7 @@ def register_minatar_envs() -> bool:
     """
     Register the MinAtar ids (``MinAtar/<Game>-v0``: full action set, ``-v1``: minimal action set) unless they already
     are. They are MinAtar's own ids, environments and keyword arguments, with the entry point
-    ``sb3_arq.common.minatar_env:MinAtarEnv``, MinAtar's env whose ``rgb_array`` frames are uint8 and 160x160 pixels
+    ``sb3_arq.envs.minatar:MinAtarEnv``, MinAtar's env whose ``rgb_array`` frames are uint8 and 160x160 pixels
     (``minatar.gym.register_envs`` gives 10x10 float frames, which record as a black video). Ids that MinAtar registered
     itself are registered again with this entry point.
 
@@ -53,7 +53,7 @@ def register_minatar_envs() -> bool:
     return True
 
 
-DMC_ENTRY_POINT = "sb3_arq.common.registration:make_dm_control_env"
+DMC_ENTRY_POINT = "sb3_arq.envs.registration:make_dm_control_env"
 
 
 def import_shimmy() -> bool:

@@ -1,4 +1,7 @@
-"""Feature extractor of the MinAtar DQN baseline (Young & Tian 2019), for SB3's DQN and sb3-contrib's QR-DQN."""
+"""
+The networks of the baselines ARQ is compared with: the feature extractor of the MinAtar DQN baseline (Young & Tian
+2019), for SB3's DQN and sb3-contrib's QR-DQN (hyperparams/dqn.yml, qrdqn.yml).
+"""
 
 import torch as th
 from gymnasium import spaces

@@ -1,6 +1,6 @@
 """
 MinAtar's gymnasium environment with video frames a person can watch. Imported only when gymnasium builds a
-``MinAtar/...`` env registered by ``sb3_arq.common.registration.register_minatar_envs`` (it imports MinAtar).
+``MinAtar/...`` env registered by ``sb3_arq.envs.registration.register_minatar_envs`` (it imports MinAtar).
 """
 
 from typing import Any, ClassVar
