@@ -1,6 +1,7 @@
 """
-Everything about the package is configured in pyproject.toml. This file only adds one thing setuptools cannot
-declare there: installing ``sb3_arq_zoo_hook.pth`` at the top of site-packages, for regular and editable installs.
+The package is configured in setup.cfg (metadata and options) and pyproject.toml (build system, tools). This file only
+adds one thing setuptools cannot declare there: installing ``sb3_arq_zoo_hook.pth`` at the top of site-packages, for
+regular and editable installs.
 
 The ``.pth`` file makes ``python -m rl_zoo3.train --algo arq`` work: at interpreter start it imports the stdlib-only
 module ``_sb3_arq_zoo_hook``, which registers ARQ with rl-zoo3 only once ``rl_zoo3`` is imported (see that module;

@@ -7,6 +7,7 @@ are skipped, with a reason, when it is not.
 """
 
 import ast
+import configparser
 import graphlib
 import shutil
 import subprocess
@@ -325,12 +326,12 @@ def test_packaged_hyperparams():
         assert params["learning_rate"] == 3e-4 and params["batch_size"] == 256 and params["ent_coef"] == "auto"
 
 
-def test_pyproject_declares_every_package():
-    tomllib = pytest.importorskip("tomllib")
-    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+def test_setup_cfg_declares_every_package():
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / "setup.cfg")
     on_disk = {".".join(path.parent.relative_to(REPO_ROOT).parts) for path in (REPO_ROOT / "sb3_arq").rglob("__init__.py")}
-    assert set(config["packages"]) == on_disk | {"sb3_arq.hyperparams"}
-    assert config["package-dir"] == {"sb3_arq.hyperparams": "hyperparams"}
+    assert set(config["options"]["packages"].split()) == on_disk | {"sb3_arq.hyperparams"}
+    assert config["options"]["package_dir"].split() == ["sb3_arq.hyperparams", "=", "hyperparams"]
 
 
 @pytest.mark.skipif(
@@ -340,7 +341,7 @@ def test_pyproject_declares_every_package():
 def test_regular_and_editable_wheels_install_the_hook(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("pyproject.toml", "setup.py", "README.md", "_sb3_arq_zoo_hook.py", HOOK_PTH):
+    for name in ("pyproject.toml", "setup.cfg", "setup.py", "README.md", "_sb3_arq_zoo_hook.py", HOOK_PTH):
         shutil.copy(REPO_ROOT / name, project / name)
     for name in ("sb3_arq", "hyperparams"):
         shutil.copytree(REPO_ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))

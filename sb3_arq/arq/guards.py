@@ -195,7 +195,7 @@ def warn_target_scale(stats: np.ndarray, n_cells: int) -> bool:
     warnings.warn(
         f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, as |tanh| <= "
         "1): the cells cannot fit them. Scale the rewards down, e.g. with VecNormalize(env, norm_obs=False, "
-        "norm_reward=True) or a reward wrapper (see the README).",
+        "norm_reward=True) or a reward wrapper such as sb3_arq.envs.ShiftReward(env, shift, gamma, scale).",
         stacklevel=3,
     )
     return True
