@@ -170,6 +170,15 @@ def test_hook_opt_out_rejects_arq(tmp_path):
 
 
 @requires_hook
+@pytest.mark.parametrize("module", ["sb3_arq.zoo.sampler", "sb3_arq.zoo.exp_manager", "sb3_arq.zoo.best_params"])
+def test_any_zoo_module_imported_first_registers_arq(tmp_path, module):
+    """A module of sb3_arq.zoo that imports rl_zoo3, imported first: the hook's register() sees no half-imported module."""
+    code = f"import {module}, rl_zoo3.exp_manager as zoo\nprint('arq' in zoo.rl_zoo3.ALGOS, zoo.ExperimentManager.__name__)"
+    result = run_python(["-W", "error::RuntimeWarning", "-c", code], cwd=tmp_path)
+    assert result.stdout.split() == ["True", "ARQExperimentManager"]
+
+
+@requires_hook
 def test_hook_is_installed_and_lazy(tmp_path):
     """The .pth starts only a stdlib finder: nothing heavy is imported until rl_zoo3 is."""
     code = (

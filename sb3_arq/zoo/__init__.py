@@ -10,6 +10,7 @@ equivalents behind ``python -m sb3_arq.train`` (and ``sb3_arq.enjoy``, ``sb3_arq
 hand over to rl-zoo3's own scripts, which read ``sys.argv`` as usual.
 """
 
+import importlib
 import runpy
 import sys
 
@@ -43,11 +44,6 @@ def register() -> None:
     HYPERPARAMS_CONVERTER["arq"] = convert_arq_params
     if any("dm_control/" in arg for arg in sys.argv):  # a DeepMind Control run of rl-zoo3's scripts: every shimmy id
         import_shimmy()
-    exp_manager = sys.modules.get("sb3_arq.zoo.exp_manager")
-    if exp_manager is not None and not hasattr(exp_manager, "bind_experiment_manager"):
-        # sb3_arq.zoo.exp_manager is being imported: its import of rl_zoo3 ran this (through the import hook). It binds
-        # its class itself once defined (at its end); importing it here would find it half-initialised.
-        return
     from sb3_arq.zoo.exp_manager import bind_experiment_manager
 
     bind_experiment_manager()
@@ -85,3 +81,8 @@ __all__ = [
     "register",
     "train",
 ]
+
+# Last, once register() is defined: with the import hook, importing rl_zoo3 runs register(), which imports this package's
+# modules in full. Were rl_zoo3 first imported by one of them (say sampler, imported before rl_zoo3), register() would
+# find that module half-initialised.
+importlib.import_module("rl_zoo3")

@@ -304,9 +304,3 @@ def bind_experiment_manager() -> None:
     for module in (rl_zoo3.exp_manager, sys.modules.get("rl_zoo3.train")):
         if module is not None:
             module.ExperimentManager = ARQExperimentManager
-
-
-# Imported before rl_zoo3 (e.g. by python -m sb3_arq.zoo.best_params), this module's import of rl_zoo3 ran register()
-# through the import hook while this module was half-initialised: register() left the binding to this line.
-if rl_zoo3.utils.ALGOS.get("arq") is not None:
-    bind_experiment_manager()
