@@ -14,6 +14,7 @@ optional (``pip install sb3-arq[envs]``): without them the ids are simply not re
 from sb3_arq.envs.registration import (
     DMC_ENV_IDS,
     ENV_IDS,
+    FAMILIES,
     MINATAR_ENV_IDS,
     MINATAR_GAMES,
     register_dm_control_envs,
@@ -22,8 +23,9 @@ from sb3_arq.envs.registration import (
 )
 from sb3_arq.envs.wrappers import BangBangWrapper, FlattenDictObservation, ShiftReward, bang_bang_actions
 
-register_minatar_envs()
-register_dm_control_envs()
+for register_family in FAMILIES.values():
+    register_family()
+del register_family
 
 __all__ = [
     "DMC_ENV_IDS",
