@@ -31,13 +31,11 @@ class EagerActing:
     between steps (zero at an episode start), the greedy action is replaced by a random one with probability epsilon
     (``explore``). The same greedy actions and contexts as ``ActingGraph``, and as ``predict`` carrying its state.
 
-    :param policy: The policy whose online cells act.
-    :param n_envs: Number of envs acting together.
+    :param policy: The policy whose online cells act (for any number of envs: one row per env).
     """
 
-    def __init__(self, policy: ARQPolicy, n_envs: int):
+    def __init__(self, policy: ARQPolicy):
         self.policy = policy
-        self.n_envs = n_envs
         self.context: Context | None = None  # None: zero (no step yet)
         self.previous_context: Context | None = None
 

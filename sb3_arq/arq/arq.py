@@ -366,7 +366,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             if self.graph_acting:
                 self._actor = ActingGraph(self.policy, self.n_envs, capture=self.device.type == "cuda")
             else:
-                self._actor = EagerActing(self.policy, self.n_envs)
+                self._actor = EagerActing(self.policy)
             self._step_in_progress = False
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
