@@ -369,16 +369,14 @@ def describe(grid: dict, grid_name: str, log_root: Path) -> None:
 
 
 def selected_runs(grid: dict, args: argparse.Namespace) -> list[dict]:
-    """The grid's runs of the tasks ``--env`` and variants ``--variant`` (all where not given), both checked."""
-    for option, chosen, known in (("--env", args.env, grid_tasks(grid)), ("--variant", args.variant, list(grid["variants"]))):
-        if set(chosen or ()) - set(known):
-            sys.exit(f"{option} {sorted(set(chosen) - set(known))} is not in the {args.grid} grid: {known}")
+    """The grid's runs of the tasks ``--env``, variants ``--variant`` and seeds ``--seed`` (all where not given), checked."""
     runs = grid_runs(grid)
-    return [
-        run
-        for run in runs
-        if run["env"] in (args.env or [run["env"]]) and run["variant"] in (args.variant or [run["variant"]])
-    ]
+    selectors = {"env": args.env, "variant": args.variant, "seed": args.seed}
+    for key, chosen in selectors.items():
+        known = list(dict.fromkeys(run[key] for run in runs))
+        if set(chosen or ()) - set(known):
+            sys.exit(f"--{key} {sorted(set(chosen) - set(known))} is not in the {args.grid} grid: {known}")
+    return [run for run in runs if all(run[key] in (chosen or [run[key]]) for key, chosen in selectors.items())]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -390,6 +388,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--report-only", action="store_true", help="aggregate the finished runs, run nothing")
     cli.add_argument("--env", action="append", help="run only this task's runs (repeatable); the report covers all")
     cli.add_argument("--variant", action="append", help="run only this variant's runs (repeatable); the report covers all")
+    cli.add_argument("--seed", action="append", type=int, help="run only this seed's runs (repeatable); the report covers all")
     cli.add_argument("--describe", action="store_true", help="print the grid and its commands, run nothing")
     return cli
 
