@@ -9,11 +9,17 @@ Learning-curve benchmark: a grid {algorithms} x {tasks} x {seeds} (``benchmarks/
 A run is one ``python -m sb3_arq.train`` process logging to ``<log-root>/<grid>/<variant>/<algo>/<Env-Name>_<id>/``
 (rl-zoo3's run folder). It is finished when its ``args.yml`` has its command's arguments and its ``evaluations.npz``
 reaches the budget; unfinished attempts are deleted before it starts again. The report: ``benchmarks/results/<grid>.*``.
+
+The logs are not committed, the report is: its ``<grid>.json`` keeps every evaluation of every finished run with the
+run's fingerprint (its rl-zoo3 arguments and the hyperparameter file's entry it read). A run recorded there with the
+fingerprint it would have now counts as finished on a machine without its logs (a later session, another machine):
+it is not rerun and stays in the report. To rerun such a run, delete its rows from the json (or change its settings).
 """
 
 import argparse
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shlex
@@ -25,11 +31,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import rl_zoo3
+import yaml
 from filelock import FileLock, Timeout
 from grids import GRIDS
 from scipy import stats
 
-from sb3_arq.zoo import hyperparams_path
+from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
 from sb3_arq.zoo.callbacks import load_zoo_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +47,8 @@ FLAGS = {"n_timesteps": "-n", "log_folder": "-f", "hyperparams": "-params"}  # t
 MATCHED = ("algo", "env", "seed", "n_timesteps", "eval_freq", "eval_episodes")  # with -params: identify a run's folder
 CONTINUOUS_ALGOS = ("sac",)  # evaluated greedily whatever the grid's protocol (no epsilon-greedy action)
 BOOTSTRAP_RESAMPLES = 10_000  # of the interquartile mean's 95% confidence interval
+COLUMNS = ["variant", "env", "seed", "run_dir", "timesteps", "mean_return", "seconds", "fingerprint", "source"]
+MACHINE_PATHS = ("log_folder", "conf_file")  # arguments that name paths of one machine: not in a run's fingerprint
 
 
 def env_name(env_id: str) -> str:
@@ -61,6 +71,11 @@ def grid_runs(grid: dict) -> list[dict]:
     blocks = [(block, seed) for block in grid["blocks"] for seed in block.get("seeds", grid["seeds"])]
     runs = [(name, env_id, seed) for block, seed in blocks for name in block["variants"] for env_id in block["tasks"]]
     return [{"variant": name, "env": env_id, "seed": seed} for name, env_id, seed in dict.fromkeys(runs)]
+
+
+def run_key(run: dict) -> tuple:
+    """A run's (variant, env, seed): what names it in a grid."""
+    return run["variant"], run["env"], run["seed"]
 
 
 def grid_tasks(grid: dict) -> list[str]:
@@ -104,6 +119,22 @@ def zoo_args(grid: dict, run: dict, log_root: Path, grid_name: str) -> dict:
     return {**args, "hyperparams": params}
 
 
+def hyperparams_entry(spec: dict, env_id: str) -> dict:
+    """The entry for a task of the hyperparameter file a variant's runs read (before the variant's ``-params``)."""
+    if spec["conf"] is not None or spec["algo"] in ZOO_ALGOS:
+        path = Path(hyperparams_path(spec["conf"] or spec["algo"]))
+    else:
+        path = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{spec['algo']}.yml"
+    return yaml.safe_load(path.read_text()).get(env_id, {})
+
+
+def fingerprint(grid: dict, run: dict, log_root: Path, grid_name: str) -> str:
+    """What a run is, on any machine: its rl-zoo3 arguments but paths, and its hyperparameter entry (a short hash)."""
+    args = {key: value for key, value in zoo_args(grid, run, log_root, grid_name).items() if key not in MACHINE_PATHS}
+    entry = hyperparams_entry(grid["variants"][run["variant"]], run["env"])
+    return hashlib.sha256(json.dumps([args, entry], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def train_command(grid: dict, run: dict, log_root: Path, grid_name: str) -> list[str]:
     """The ``python -m sb3_arq.train`` command line of one run (``-params`` values: python literals, strings in ")."""
     command = [sys.executable, "-m", "sb3_arq.train"]
@@ -141,6 +172,35 @@ def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tupl
     return (finished[-1] if finished else None), unfinished
 
 
+def recorded_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> pd.DataFrame:
+    """
+    The rows of the committed report ``<results_dir>/<grid>.json`` (``collect``'s columns) of the grid's runs whose
+    recorded fingerprint is the one they would have now: runs finished where their logs are not.
+    """
+    path = results_dir / f"{grid_name}.json"
+    rows = pd.DataFrame(json.loads(path.read_text())["runs"] if path.is_file() else [], columns=COLUMNS)
+    current = {run_key(run): fingerprint(grid, run, log_root, grid_name) for run in grid_runs(grid)}
+    return rows.loc[[current.get(run_key(row)) == row["fingerprint"] for row in rows.to_dict(orient="records")]]
+
+
+def missing_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs: list[dict]) -> list[dict]:
+    """
+    The runs among ``runs`` that are neither finished in the logs nor recorded in the committed report, their
+    unfinished attempts deleted (call it with the grid locked: no run of it is live).
+    """
+    recorded = {run_key(row) for row in recorded_runs(grid, grid_name, log_root, results_dir).to_dict(orient="records")}
+    todo = []
+    for run in runs:
+        finished, unfinished = find_attempts(grid, run, log_root, grid_name)
+        if finished is None and run_key(run) not in recorded:
+            for attempt in unfinished:
+                log(f"{run['variant']} {run['env']} seed {run['seed']}: removing the unfinished attempt {attempt}")
+                shutil.rmtree(attempt)
+            todo.append(run)
+    log(f"{len(runs) - len(todo)} of {len(runs)} runs finished already (in the logs or the report), {len(todo)} to run")
+    return todo
+
+
 def run_environment(grid: dict) -> dict:
     """Environment variables added to every run's: no display, unbuffered output, the grid's torch threads."""
     threads = {"OMP_NUM_THREADS": str(grid["num_threads"]), "MKL_NUM_THREADS": str(grid["num_threads"])}
@@ -166,17 +226,10 @@ def grid_lock(log_root: Path, grid_name: str) -> FileLock:
 
 def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs: list[dict] | None = None) -> None:
     """Run the grid's missing runs (those of ``runs`` only, if given) one at a time, reporting after each."""
-    runs = grid_runs(grid) if runs is None else runs
     with grid_lock(log_root, grid_name):
-        for index, run in enumerate(runs, start=1):
-            name = f"({index}/{len(runs)}) {run['variant']} {run['env']} seed {run['seed']}"
-            finished, unfinished = find_attempts(grid, run, log_root, grid_name)
-            if finished is not None:
-                log(f"{name}: finished in {finished}, skipped")
-                continue
-            for attempt in unfinished:
-                log(f"{name}: removing the unfinished attempt {attempt}")
-                shutil.rmtree(attempt)
+        todo = missing_runs(grid, grid_name, log_root, results_dir, grid_runs(grid) if runs is None else runs)
+        for index, run in enumerate(todo, start=1):
+            name = f"({index}/{len(todo)}) {run['variant']} {run['env']} seed {run['seed']}"
             command, output = train_command(grid, run, log_root, grid_name), output_path(run, log_root, grid_name)
             log(f"{name}: {shlex.join(['python', *command[1:]])}  (output: {output})")
             start, env = time.time(), {**os.environ, **run_environment(grid)}
@@ -189,8 +242,12 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs
             write_report(grid, grid_name, log_root, results_dir)
 
 
-def collect(grid: dict, grid_name: str, log_root: Path) -> pd.DataFrame:
-    """One row per evaluation of every finished run: variant, env, seed, run folder, timesteps, mean return, seconds."""
+def collect(grid: dict, grid_name: str, log_root: Path, results_dir: Path | None = None) -> pd.DataFrame:
+    """
+    One row per evaluation of every finished run (``COLUMNS``: variant, env, seed, run folder, timesteps, mean return,
+    seconds, fingerprint, source): from its logs, else (with ``results_dir``) as recorded in the committed report.
+    """
+    recorded = recorded_runs(grid, grid_name, log_root, results_dir) if results_dir is not None else None
     frames = []
     for run in grid_runs(grid):
         run_dir = find_attempts(grid, run, log_root, grid_name)[0]
@@ -199,9 +256,13 @@ def collect(grid: dict, grid_name: str, log_root: Path) -> pd.DataFrame:
             start, end = run_dir / env_name(run["env"]) / "args.yml", run_dir / f"{env_name(run['env'])}.zip"
             seconds = end.stat().st_mtime - start.stat().st_mtime if end.is_file() else np.nan  # training wall time
             curve = {"timesteps": evaluations["timesteps"], "mean_return": evaluations["results"].mean(axis=1)}
-            frames.append(pd.DataFrame({**run, "run_dir": display_path(run_dir), **curve, "seconds": seconds}))
-    columns = ["variant", "env", "seed", "run_dir", "timesteps", "mean_return", "seconds"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+            run_id = {"fingerprint": fingerprint(grid, run, log_root, grid_name), "source": "logs"}
+            frames.append(pd.DataFrame({**run, "run_dir": display_path(run_dir), **curve, "seconds": seconds, **run_id}))
+        elif recorded is not None:
+            rows = recorded[(recorded["variant"] == run["variant"]) & (recorded["env"] == run["env"])]
+            frames.append(rows[rows["seed"] == run["seed"]].assign(source="report"))
+    frames = [frame for frame in frames if len(frame)]
+    return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
 
 
 def iqm_interval(finals: pd.Series) -> pd.Series:
@@ -306,12 +367,12 @@ def budget_text(grid: dict) -> str:
 
 def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> Path | None:
     """
-    Write ``<grid>.md``, ``.png``, ``.json`` from the finished runs (idempotent; README.md links them). Without any
-    finished run under ``log_root`` (e.g. a fresh clone without the logs) nothing is written: a committed report stays.
+    Write ``<grid>.md``, ``.png``, ``.json`` from the finished runs, in the logs or recorded in the committed json
+    (idempotent; README.md links them). Without any finished run, nothing is written.
 
     :return: The markdown report's path, or None when nothing was written.
     """
-    data, runs, tasks = collect(grid, grid_name, log_root), grid_runs(grid), grid_tasks(grid)
+    data, runs, tasks = collect(grid, grid_name, log_root, results_dir), grid_runs(grid), grid_tasks(grid)
     if data.empty:
         log(f"no finished run of the {grid_name} grid under {log_root}: no report written")
         return None
@@ -323,6 +384,10 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
     md += [f"{grid['description']}. **Budget: {budget_text(grid)}**; evaluation every "
            f"{eval_freqs} steps on {grid['eval_episodes']} episodes, {evaluation_text(grid)}; seeds "
            f"{grid['seeds']}. Finished runs: {int(summary['final', 'size'].sum())} of {len(runs)}.", ""]  # fmt: skip
+    sources = data.drop_duplicates(["variant", "env", "seed"])["source"].value_counts()
+    if sources.get("report", 0):
+        md += [f"Of these, {sources['report']} are recorded in this report's json by an earlier machine (their logs were "
+               f"not kept; `learning.py` docstring), {sources.get('logs', 0)} are in this machine's logs.", ""]  # fmt: skip
     md += ["Final = the last evaluation (at the budget), best = the best evaluation of the run; each is the mean return "
            "of the evaluation episodes, then mean +- standard error over seeds (n = number of seeds).", ""]  # fmt: skip
     for env_id in tasks:
@@ -348,13 +413,20 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
            f"MPLBACKEND=Agg python -m rl_zoo3.cli all_plots -a {algos} -e {' '.join(map(env_name, tasks))} -f {folders} "
            f"-l {' '.join(grid['variants'])} -max {longest} --no-million --no-display", "```", ""]  # fmt: skip
     path = results_dir / f"{grid_name}.md"
-    path.write_text("\n".join(md))
+    write_atomically(path, "\n".join(md))
     keys = ("description", "n_timesteps", "eval_freq", "eval_episodes", "seeds", "evaluation", "per_task")
     settings = {key: grid[key] for key in keys}
     report = {"grid": grid_name, "settings": settings, "variants": grid["variants"], "reductions": grid["reductions"]}
     report["runs"] = data.replace({np.nan: None}).to_dict(orient="records")  # every evaluation of every finished run
-    (results_dir / f"{grid_name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_atomically(results_dir / f"{grid_name}.json", json.dumps(report, indent=1) + "\n")
     return path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a runner killed while writing leaves the previous report, which holds runs)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def describe(grid: dict, grid_name: str, log_root: Path) -> None:

@@ -15,7 +15,6 @@ repository and log root at the same path (a shared file system).
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -53,15 +52,8 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, reso
     Run the missing runs among ``runs`` (some or all of the grid's) as Ray tasks (Ray must be initialised); return
     the runs that failed twice.
     """
-    todo = []
-    for run in runs:
-        finished, unfinished = learning.find_attempts(grid, run, log_root, grid_name)
-        if finished is None:
-            for attempt in unfinished:  # no run is live yet: the grid is locked
-                learning.log(f"{run['variant']} {run['env']} seed {run['seed']}: removing the unfinished attempt {attempt}")
-                shutil.rmtree(attempt)
-            todo.append(run)
-    learning.log(f"{len(runs) - len(todo)} of {len(runs)} runs finished already, {len(todo)} to run with {resources}")
+    todo = learning.missing_runs(grid, grid_name, log_root, results_dir, runs)  # no run is live yet: the grid is locked
+    learning.log(f"{len(todo)} runs to run with {resources}")
     task = run_task.options(**resources)
     pending, failed = {}, []
 

@@ -141,7 +141,25 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     # Resuming: nothing is rerun while every run is finished
     capsys.readouterr()
     learning.run_grid(SMOKE, "smoke", log_root, results)
-    assert capsys.readouterr().out.count("skipped") == 4 and len(list(log_root.glob("smoke/*/*/MinAtar-Breakout-v1_*"))) == 4
+    assert "4 of 4 runs finished already" in capsys.readouterr().out
+    assert len(list(log_root.glob("smoke/*/*/MinAtar-Breakout-v1_*"))) == 4
+
+    # Another machine, without the logs: the runs recorded in the committed json count as finished and stay in the
+    # report, unless their settings (arguments or hyperparameter entry) changed since
+    elsewhere = tmp_path / "clone-results"
+    subprocess.run(["cp", "-r", str(results), str(elsewhere)], check=True)
+    no_logs = tmp_path / "clone-logs"
+    assert learning.missing_runs(SMOKE, "smoke", no_logs, elsewhere, runs) == []
+    learning.write_report(SMOKE, "smoke", no_logs, elsewhere)
+    clone_report = (elsewhere / "smoke.md").read_text()
+    assert "Of these, 4 are recorded in this report's json by an earlier machine" in clone_report
+    assert [line for line in clone_report.splitlines() if line.startswith("| ")] == [
+        line for line in report.splitlines() if line.startswith("| ")
+    ]
+    changed = {**SMOKE, "variants": {**SMOKE["variants"], "dqn": {**SMOKE["variants"]["dqn"], "params": {"batch_size": 8}}}}
+    dqn_runs = [run for run in runs if run["variant"] == "dqn"]
+    assert learning.missing_runs(changed, "smoke", no_logs, elsewhere, runs) == dqn_runs
+    assert learning.fingerprint(SMOKE, runs[0], log_root, "smoke") == learning.fingerprint(SMOKE, runs[0], no_logs, "smoke")
 
     # A copy with a shorter evaluation file is an unfinished attempt; the finished run still counts
     run = {"variant": "arq", "env": "MinAtar/Breakout-v1", "seed": 1}
@@ -227,7 +245,7 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
 
     restart = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     print(restart.stdout[-2000:], restart.stderr[-2000:])
-    assert restart.returncode == 0 and "3 of 4 runs finished already, 1 to run" in restart.stdout
+    assert restart.returncode == 0 and "3 of 4 runs finished already (in the logs or the report), 1 to run" in restart.stdout
     assert "removing the unfinished attempt" in restart.stdout  # the second killed attempt
     for run in learning.grid_runs(SMOKE):
         ray_run, unfinished = learning.find_attempts(SMOKE, run, log_root, "smoke")
