@@ -174,13 +174,18 @@ def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tupl
 
 def recorded_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> pd.DataFrame:
     """
-    The rows of the committed report ``<results_dir>/<grid>.json`` (``collect``'s columns) of the grid's runs whose
-    recorded fingerprint is the one they would have now: runs finished where their logs are not.
+    The rows of the committed report ``<results_dir>/<grid>.json`` (``collect``'s columns) of the grid's runs recorded
+    with the fingerprint they would have now: runs finished where their logs are not. A run is its fingerprint: rows
+    recorded under another variant's name (the same command and entry, e.g. a variant renamed) are this variant's.
     """
     path = results_dir / f"{grid_name}.json"
     rows = pd.DataFrame(json.loads(path.read_text())["runs"] if path.is_file() else [], columns=COLUMNS)
-    current = {run_key(run): fingerprint(grid, run, log_root, grid_name) for run in grid_runs(grid)}
-    return rows.loc[[current.get(run_key(row)) == row["fingerprint"] for row in rows.to_dict(orient="records")]]
+    frames = [rows.iloc[:0]]
+    for run in grid_runs(grid):
+        same = rows[rows["fingerprint"] == fingerprint(grid, run, log_root, grid_name)]
+        if len(same):
+            frames.append(same[same["variant"] == same["variant"].iloc[0]].assign(variant=run["variant"]))
+    return pd.concat(frames, ignore_index=True)
 
 
 def missing_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs: list[dict]) -> list[dict]:
