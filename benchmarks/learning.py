@@ -264,8 +264,8 @@ def collect(grid: dict, grid_name: str, log_root: Path, results_dir: Path | None
             run_id = {"fingerprint": fingerprint(grid, run, log_root, grid_name), "source": "logs"}
             frames.append(pd.DataFrame({**run, "run_dir": display_path(run_dir), **curve, "seconds": seconds, **run_id}))
         elif recorded is not None:
-            rows = recorded[(recorded["variant"] == run["variant"]) & (recorded["env"] == run["env"])]
-            frames.append(rows[rows["seed"] == run["seed"]].assign(source="report"))
+            same_run = recorded[["variant", "env", "seed"]].eq(pd.Series(run)).all(axis=1)
+            frames.append(recorded[same_run].assign(source="report"))
     frames = [frame for frame in frames if len(frame)]
     return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
 

@@ -26,7 +26,7 @@ def test_classic_control_entries():
         params = entries[env_id]
         assert params["batch_size"] <= 64 and params["learning_starts"] <= 1000 and params["context_size"] <= 4
         assert params["n_timesteps"] <= 1.2e5
-    assert entries["CartPole-v1"]["n_timesteps"] == 20_000  # the budget of test_rl_zoo3_cartpole_learns
+    assert entries["CartPole-v1"]["n_timesteps"] == 50_000  # the budget of test_rl_zoo3_cartpole_learns
     for env_id in ("Acrobot-v1", "MountainCar-v0"):
         (wrapper,) = entries[env_id]["env_wrapper"]
         kwargs = wrapper["sb3_arq.envs.ShiftReward"]
@@ -35,22 +35,23 @@ def test_classic_control_entries():
 
 
 # The README's CartPole-v1 command on three seeds: these are runs of the classic grid (same command and evaluations,
-# benchmarks/results/classic.md), which ended at 169.8, 162.2 and 200.0 on the 2-core machine of 2026-12-02 (every one of
-# its 10 seeds at >= 162). Another machine may round floats otherwise and follow another trajectory: the bar is that the
-# run learned (>= 100, 4.5x a random policy), not a seed's exact return.
-CARTPOLE_SEEDS, LEARNED = (0, 1, 2), 100
+# benchmarks/results/classic.md), which ended at SEED0, SEED1 and SEED2 on the 2-core machine of 2026-12-02. Another
+# machine may round floats otherwise and follow another trajectory: the bar is that the run learned (>= LEARNED_X), not
+# a seed's exact return. Each run takes about 4 minutes: CI runs seed 0, `-m extra_seeds` the others.
+CARTPOLE_SEEDS = (0, *(pytest.param(seed, marks=pytest.mark.extra_seeds) for seed in (1, 2)))
+LEARNED = 100
 
 
 @pytest.mark.slow
 @requires_hook
 @pytest.mark.parametrize("seed", CARTPOLE_SEEDS)
 def test_rl_zoo3_cartpole_learns(tmp_path, seed):
-    """The README's command, the entry as shipped (20,000 steps), evaluated every 5,000 steps as the classic grid does."""
-    zoo_train(tmp_path, "arq", "CartPole-v1", 20_000, 5_000, 10, seed=seed)
-    model_path = check_run(tmp_path, "arq", "CartPole-v1", [5_000, 10_000, 15_000, 20_000], 10)
+    """The README's command, the entry as shipped (50,000 steps), evaluated every 10,000 steps as the classic grid does."""
+    zoo_train(tmp_path, "arq", "CartPole-v1", 50_000, 10_000, 10, seed=seed)
+    model_path = check_run(tmp_path, "arq", "CartPole-v1", [10_000, 20_000, 30_000, 40_000, 50_000], 10)
     evaluations = np.load(model_path.parent / "evaluations.npz")
     final_return = evaluations["results"][-1].mean()
-    print(f"CartPole-v1 seed {seed}, 20,000 steps: greedy mean return {final_return:.1f}")
+    print(f"CartPole-v1 seed {seed}, 50,000 steps: greedy mean return {final_return:.1f}")
     assert final_return >= LEARNED
 
 
