@@ -150,8 +150,8 @@ GRIDS = {
             "entries are tuned for 5e4, 1e5 and 1.2e5 steps: CartPole-v1, Acrobot-v1, MountainCar-v0); for reference, "
             "DQN also at those budgets (its row; the table's header gives ARQ's budget).",
             "Evaluation greedy (rl-zoo3's, deterministic) for both, 10 episodes: the first tries' targets are greedy "
-            "returns. Seeds 0-9; the searches that chose ARQ's settings used seeds from 1000 up "
-            "(benchmarks/search/README.md).",
+            "returns. Seeds 0-9; the searches that chose ARQ's settings used seeds from 1000 up, the CartPole-v1 "
+            "budget's check seeds 2000-2003 (benchmarks/search/README.md).",
             "One torch thread per run (OMP_NUM_THREADS=1, --num-threads 1) on a 2-core machine; the runs of 2026-12-02 "
             "shared the cores (two at a time with learning_ray.py, or beside a search), so their times are under load.",
         ],
