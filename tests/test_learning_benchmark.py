@@ -89,6 +89,12 @@ def test_grids_and_commands(capsys):
         assert epsilon == {grid["evaluation"] == "paper"}, name
     paper, cpu = learning.GRIDS["paper"], learning.GRIDS["cpu"]
     assert len(learning.grid_runs(paper)) == (3 * 5 + 2 * 5) * 5
+    # a part of a grid: --env, --variant and --seed (repeatable) select runs; a value the grid lacks is refused
+    args = learning.parser().parse_args(["--grid", "paper", "--variant", "qrdqn", "--seed", "3", "--seed", "4"])
+    selected = learning.selected_runs(paper, args)
+    assert len(selected) == 5 * 2 and {(run["variant"], run["seed"]) for run in selected} == {("qrdqn", 3), ("qrdqn", 4)}
+    with pytest.raises(SystemExit, match=r"--seed \[7\] is not in the paper grid: \[0, 1, 2, 3, 4\]"):
+        learning.selected_runs(paper, learning.parser().parse_args(["--grid", "paper", "--seed", "7"]))
     assert learning.grid_tasks(paper) == [*MINATAR_ENV_IDS, *DMC_ENV_IDS]
     assert learning.grid_tasks(learning.GRIDS["ablation"]) == ["MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"]
     # the paper's evaluation (epsilon 0.05, our callback) for every discrete-action algorithm of the paper grids
@@ -160,6 +166,12 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     dqn_runs = [run for run in runs if run["variant"] == "dqn"]
     assert learning.missing_runs(changed, "smoke", no_logs, elsewhere, runs) == dqn_runs
     assert learning.fingerprint(SMOKE, runs[0], log_root, "smoke") == learning.fingerprint(SMOKE, runs[0], no_logs, "smoke")
+    # The hyperparameter entry is part of the fingerprint (the file's path is not): rl-zoo3's own dqn.yml has no MinAtar
+    # entry, sb3-arq's has one
+    zoo_file = {**SMOKE, "variants": {**SMOKE["variants"], "dqn": {**SMOKE["variants"]["dqn"], "conf": None}}}
+    assert learning.hyperparams_entry(SMOKE["variants"]["dqn"], "MinAtar/Breakout-v1")["learning_rate"] == 2.5e-4
+    assert learning.hyperparams_entry(zoo_file["variants"]["dqn"], "MinAtar/Breakout-v1") == {}
+    assert learning.missing_runs(zoo_file, "smoke", no_logs, elsewhere, runs) == dqn_runs
 
     # A copy with a shorter evaluation file is an unfinished attempt; the finished run still counts
     run = {"variant": "arq", "env": "MinAtar/Breakout-v1", "seed": 1}
