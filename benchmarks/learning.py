@@ -125,7 +125,13 @@ def hyperparams_entry(spec: dict, env_id: str) -> dict:
         path = Path(hyperparams_path(spec["conf"] or spec["algo"]))
     else:
         path = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{spec['algo']}.yml"
-    return yaml.safe_load(path.read_text()).get(env_id, {})
+    return hyperparams_file(path).get(env_id, {})
+
+
+@functools.cache
+def hyperparams_file(path: Path) -> dict:
+    """A hyperparameter file's entries, read once per process (every run's fingerprint reads its file's entry)."""
+    return yaml.safe_load(path.read_text())
 
 
 def fingerprint(grid: dict, run: dict, log_root: Path, grid_name: str) -> str:
