@@ -7,8 +7,9 @@ Learning-curve benchmark: a grid {algorithms} x {tasks} x {seeds} (``benchmarks/
     python benchmarks/learning_ray.py --grid paper           # the same runs as Ray tasks, several at once
 
 A run is one ``python -m sb3_arq.train`` process logging to ``<log-root>/<grid>/<variant>/<algo>/<Env-Name>_<id>/``
-(rl-zoo3's run folder). It is finished when its ``args.yml`` has its command's arguments and its ``evaluations.npz``
-reaches the budget; unfinished attempts are deleted before it starts again. The report: ``benchmarks/results/<grid>.*``.
+(rl-zoo3's run folder). It is finished when its ``args.yml`` has its command's arguments, its ``config.yml`` the
+hyperparameter entry it would read now, and its ``evaluations.npz`` reaches the budget; unfinished attempts are deleted
+before it starts again. The report: ``benchmarks/results/<grid>.*``.
 
 The logs are not committed, the report is: its ``<grid>.json`` keeps every evaluation of every finished run with the
 run's fingerprint (its rl-zoo3 arguments and the hyperparameter file's entry it read). A run recorded there with the
@@ -120,12 +121,14 @@ def zoo_args(grid: dict, run: dict, log_root: Path, grid_name: str) -> dict:
 
 
 def hyperparams_entry(spec: dict, env_id: str) -> dict:
-    """The entry for a task of the hyperparameter file a variant's runs read (before the variant's ``-params``)."""
+    """The entry for a task of the hyperparameter file a variant's runs read, before the variant's ``-params`` (as
+    rl-zoo3 picks it: the task's, else the file's ``default``)."""
     if spec["conf"] is not None or spec["algo"] in ZOO_ALGOS:
         path = Path(hyperparams_path(spec["conf"] or spec["algo"]))
     else:
         path = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{spec['algo']}.yml"
-    return hyperparams_file(path).get(env_id, {})
+    entries = hyperparams_file(path)
+    return entries.get(env_id, entries.get("default", {}))
 
 
 @functools.cache
@@ -162,17 +165,23 @@ def is_finished(run_dir: Path, grid: dict, run: dict) -> bool:
 
 
 def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tuple[Path | None, list[Path]]:
-    """A run's latest finished rl-zoo3 folder (or None) and its unfinished ones (args.yml matching, or not written yet)."""
+    """
+    A run's latest finished rl-zoo3 folder (or None) and its unfinished ones: the folders whose saved arguments
+    (``args.yml``) and hyperparameters (``config.yml``: the entry read, updated by ``-params``) are the run's now, or
+    are not written yet.
+    """
     expected, prefix = zoo_args(grid, run, log_root, grid_name), env_name(run["env"]) + "_"
+    config = {**hyperparams_entry(grid["variants"][run["variant"]], run["env"]), **expected["hyperparams"]}
     folders = (log_root / grid_name / run["variant"] / expected["algo"]).glob(prefix + "*")
     finished, unfinished = [], []
     for run_dir in sorted(folders, key=lambda path: (len(path.name), path.name)):  # by rl-zoo3's run id
         if not run_dir.name[len(prefix) :].isdigit():
             continue
-        args_file = run_dir / env_name(run["env"]) / "args.yml"
-        args = load_zoo_args(args_file) if args_file.is_file() else None
+        saved = run_dir / env_name(run["env"])  # rl-zoo3 writes config.yml, then args.yml
+        args = load_zoo_args(saved / "args.yml") if (saved / "args.yml").is_file() else None
         same = args is not None and all(args.get(key) == expected[key] for key in MATCHED if key in expected)
-        if args is None or (same and (args.get("hyperparams") or {}) == expected["hyperparams"]):
+        same = same and (args.get("hyperparams") or {}) == expected["hyperparams"]
+        if args is None or (same and load_zoo_args(saved / "config.yml") == config):
             done = args is not None and is_finished(run_dir, grid, run)
             (finished if done else unfinished).append(run_dir)
     return (finished[-1] if finished else None), unfinished

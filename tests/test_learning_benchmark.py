@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rl_zoo3
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -167,10 +169,11 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     assert learning.missing_runs(changed, "smoke", no_logs, elsewhere, runs) == dqn_runs
     assert learning.fingerprint(SMOKE, runs[0], log_root, "smoke") == learning.fingerprint(SMOKE, runs[0], no_logs, "smoke")
     # The hyperparameter entry is part of the fingerprint (the file's path is not): rl-zoo3's own dqn.yml has no MinAtar
-    # entry, sb3-arq's has one
+    # entry (rl-zoo3 reads its `default` one), sb3-arq's has one
     zoo_file = {**SMOKE, "variants": {**SMOKE["variants"], "dqn": {**SMOKE["variants"]["dqn"], "conf": None}}}
+    zoo_dqn = yaml.safe_load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text())
     assert learning.hyperparams_entry(SMOKE["variants"]["dqn"], "MinAtar/Breakout-v1")["learning_rate"] == 2.5e-4
-    assert learning.hyperparams_entry(zoo_file["variants"]["dqn"], "MinAtar/Breakout-v1") == {}
+    assert learning.hyperparams_entry(zoo_file["variants"]["dqn"], "MinAtar/Breakout-v1") == zoo_dqn["default"]
     assert learning.missing_runs(zoo_file, "smoke", no_logs, elsewhere, runs) == dqn_runs
 
     # A copy with a shorter evaluation file is an unfinished attempt; the finished run still counts
@@ -180,6 +183,16 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     evaluations = dict(np.load(partial / "evaluations.npz"))
     np.savez(partial / "evaluations.npz", **{key: value[:1] for key, value in evaluations.items()})
     assert learning.find_attempts(SMOKE, run, log_root, "smoke") == (folders["arq", 1], [partial])
+    # So is a later finished copy whose run read another hyperparameter entry (same command, config.yml differs): not this run
+    other_entry = folders["arq", 1].with_name("MinAtar-Breakout-v1_10")
+    subprocess.run(["cp", "-r", str(folders["arq", 1]), str(other_entry)], check=True)
+    config = other_entry / "MinAtar-Breakout-v1" / "config.yml"
+    saved = learning.load_zoo_args(config)
+    config.write_text(yaml.dump({**saved, "gamma": saved["gamma"] / 2}))
+    assert learning.find_attempts(SMOKE, run, log_root, "smoke") == (folders["arq", 1], [partial])
+    config.write_text(yaml.dump(saved))
+    assert learning.find_attempts(SMOKE, run, log_root, "smoke") == (other_entry, [partial])
+    subprocess.run(["rm", "-r", str(other_entry)], check=True)
     # Another budget does not match these runs
     assert learning.find_attempts({**SMOKE, "n_timesteps": 900}, run, log_root, "smoke")[0] is None
     subprocess.run(["rm", "-r", str(partial)], check=True)

@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, sync_envs_norm
 
 
 class _ZooArgsLoader(yaml.SafeLoader):
-    """A safe YAML loader that reads rl-zoo3's ``args.yml`` (an ``OrderedDict`` written with its python tag)."""
+    """A safe YAML loader that reads rl-zoo3's ``args.yml``/``config.yml`` (``OrderedDict``s written with its python tag)."""
 
 
 _ZooArgsLoader.add_constructor(
@@ -45,10 +45,11 @@ _ZooArgsLoader.add_constructor(
 
 def load_zoo_args(path: str | Path) -> dict:
     """
-    rl-zoo3's saved command-line arguments (``<run>/<Env-Name>/args.yml``) as a dict, read without executing code.
+    rl-zoo3's saved command-line arguments (``<run>/<Env-Name>/args.yml``) as a dict, read without executing code;
+    also reads the hyperparameters it saves beside them the same way (``config.yml``).
 
-    :param path: The ``args.yml`` file.
-    :return: Argument name -> value (``hyperparams`` holds the ``-params`` overrides).
+    :param path: The ``args.yml`` (or ``config.yml``) file.
+    :return: Argument name -> value (``hyperparams`` holds the ``-params`` overrides), or hyperparameter -> value.
     """
     with open(path) as file:
         return yaml.load(file, Loader=_ZooArgsLoader)
