@@ -183,7 +183,7 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     evaluations = dict(np.load(partial / "evaluations.npz"))
     np.savez(partial / "evaluations.npz", **{key: value[:1] for key, value in evaluations.items()})
     assert learning.find_attempts(SMOKE, run, log_root, "smoke") == (folders["arq", 1], [partial])
-    # So is a later finished copy whose run read another hyperparameter entry (same command, config.yml differs): not this run
+    # A later finished copy whose run read another hyperparameter entry (same command, config.yml differs) is not this run
     other_entry = folders["arq", 1].with_name("MinAtar-Breakout-v1_10")
     subprocess.run(["cp", "-r", str(folders["arq", 1]), str(other_entry)], check=True)
     config = other_entry / "MinAtar-Breakout-v1" / "config.yml"
