@@ -26,7 +26,10 @@ from sb3_arq import ARQ
 from sb3_arq.envs import BangBangWrapper, FlattenDictObservation
 
 RESULTS = Path(__file__).parent / "results"
-CONFIGS = {  # the published sizes (docs/algorithm.md, "10. Published settings"), and a small one for a CPU
+# The published sizes (docs/algorithm.md, "10. Published settings"), CPU ones, and the classic-control entries' sizes
+# (hyperparams/arq.yml). "policy_kwargs" and "kwargs" (ARQ's) are added to make_arq's; "net_arch" or "batch_size" None:
+# ARQ's default.
+CONFIGS = {
     "breakout": {"name": "MinAtar Breakout", "env": "MinAtar/Breakout-v1", "net_arch": [400, 200, 200], "batch_size": 512},
     "seaquest": {"name": "MinAtar Seaquest", "env": "MinAtar/Seaquest-v1", "net_arch": [400, 200, 200], "batch_size": 512},
     "walker": {
@@ -37,6 +40,28 @@ CONFIGS = {  # the published sizes (docs/algorithm.md, "10. Published settings")
         "action_encoding": "binary",  # the +-1 code of the bang-bang actions
     },
     "small": {"name": "small (CPU)", "env": "MinAtar/Breakout-v1", "net_arch": [64, 64, 64], "batch_size": 64},
+    "minatar-cpu": {
+        "name": "MinAtar Breakout, CPU size",
+        "env": "MinAtar/Breakout-v1",
+        "net_arch": [64, 64, 64],
+        "batch_size": 32,
+        "kwargs": {"context_size": 10},
+    },
+    "cartpole": {
+        "name": "CartPole-v1 entry",
+        "env": "CartPole-v1",
+        "net_arch": [64, 64],
+        "batch_size": 32,
+        "policy_kwargs": {"n_heads": 4, "recurrent_connections": False, "forward_connections": False},
+    },
+    "acrobot": {
+        "name": "Acrobot-v1 entry",
+        "env": "Acrobot-v1",
+        "net_arch": [64, 64],
+        "batch_size": 32,
+        "policy_kwargs": {"recurrent_connections": False, "forward_connections": False},
+    },
+    "defaults": {"name": "CartPole-v1, ARQ's defaults", "env": "CartPole-v1", "net_arch": None, "batch_size": None},
 }
 ENV_SIZES = {  # observation size and number of actions of each env (a stand-in's where its simulator is not installed)
     "MinAtar/Breakout-v1": (400, 3),
@@ -79,16 +104,24 @@ def make_env(config: str) -> gym.Env:
 
 def make_arq(config: str, device: str, policy_kwargs: dict | None = None, **kwargs) -> ARQ:
     """
-    ARQ (seed 0) on the configuration's env with its widths and batch size, ``policy_kwargs`` and ``kwargs`` on top,
+    ARQ (seed 0) on the configuration's env with its widths, batch size and settings, ``policy_kwargs`` and ``kwargs`` on top,
     its buffer filled with ``PREFILL`` random transitions (no update yet: the next step trains).
     """
     spec = CONFIGS[config]
     policy_kwargs = {
-        "net_arch": spec["net_arch"],
+        **({"net_arch": spec["net_arch"]} if spec["net_arch"] else {}),
         "action_encoding": spec.get("action_encoding", "auto"),
+        **spec.get("policy_kwargs", {}),
         **(policy_kwargs or {}),
     }
-    kwargs = {"buffer_size": BUFFER_SIZE, "learning_starts": PREFILL, "batch_size": spec["batch_size"], "seed": 0, **kwargs}
+    kwargs = {
+        "buffer_size": BUFFER_SIZE,
+        "learning_starts": PREFILL,
+        **({"batch_size": spec["batch_size"]} if spec["batch_size"] else {}),
+        "seed": 0,
+        **spec.get("kwargs", {}),
+        **kwargs,
+    }
     model = ARQ("MlpPolicy", make_env(config), policy_kwargs=policy_kwargs, device=device, **kwargs)
     model.learn(PREFILL)
     return model

@@ -203,7 +203,7 @@ def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3, help="timed updates per measurement (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: measure 1 and 2, use the faster)")
-    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="*", default=["breakout", "seaquest", "walker", "small"], choices=list(CONFIGS))
     parser.add_argument("--compile-update", default=None, help="ARQ's compile_update mode, e.g. default, reduce-overhead")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPU (ARQ and DQN)")
     args = parser.parse_args()

@@ -59,15 +59,15 @@ def lecun_normal_(weight: th.Tensor) -> th.Tensor:
 def safe_sqrt(x: th.Tensor) -> th.Tensor:
     """
     sqrt(x) for x > 0, 0 for x <= 0 (a round-off below zero included) with a zero (not NaN) gradient there, so that a
-    dead cell does not poison its weights; NaN stays NaN (a broken input is not hidden).
+    dead cell does not poison its weights: relu's backward selects (it does not multiply) the infinite slope of sqrt
+    at 0 away. NaN stays NaN (a broken input is not hidden).
     """
-    positive = x > 0
-    return th.where(positive, x.where(positive, 1.0).sqrt(), x.clamp(max=0.0) * 0.0)
+    return x.relu().sqrt()
 
 
 def goodness_std(y: th.Tensor) -> th.Tensor:
     """The centred root mean square of y over its last axis (the reference code's goodness, every published run)."""
-    return safe_sqrt((y - y.mean(dim=-1, keepdim=True)).square().mean(dim=-1))
+    return safe_sqrt(y.var(dim=-1, correction=0))
 
 
 def goodness_rms(y: th.Tensor) -> th.Tensor:
@@ -100,10 +100,10 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_p
     :return: y, shape (..., R).
     """
     z1 = z1 - z1.mean(dim=-1, keepdim=True)
-    gram = z1 @ z1.transpose(-1, -2) / z1.shape[-1]
-    row_var = ((gram @ z2) * z2).sum(dim=-2)
+    gram = z1 @ z1.transpose(-1, -2)
+    row_var = th.linalg.vecdot(gram @ z2, z2, dim=-2) / z1.shape[-1]
     z2 = z2 / (safe_sqrt(row_var) + ROW_STD_EPS).unsqueeze(-2)
-    return tanh_product(z1, z2, h, cell_product)
+    return tanh_product(z1, z2, h.expand(*z1.shape[:-2], z1.shape[-1]), cell_product)
 
 
 @functools.cache
@@ -237,13 +237,12 @@ class ARQCell(LocalCell):
 
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
         """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
-        weight_x, weight_e = proj.weight[:, : self.input_dim], proj.weight[:, self.input_dim :]
-        per_sample = F.linear(x, weight_x)  # (batch, H*d)
+        weight_x, weight_e = proj.weight.split((self.input_dim, self.codes.shape[1]), dim=1)
         per_action = F.linear(self.codes, weight_e)  # (n_actions, H*d)
         if actions is None:
-            z = per_sample[:, None, :] + per_action[None, :, :]
+            z = F.linear(x, weight_x).unsqueeze(1) + per_action
         else:
-            z = per_sample + per_action[actions]
+            z = th.addmm(per_action[actions], x, weight_x.T)
         return z.unflatten(-1, (self.spec.n_heads, self.features_dim))
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:

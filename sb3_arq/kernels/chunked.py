@@ -5,6 +5,8 @@ backward pass. The CPU path of ``tanh_product`` and the oracle of the Triton ker
 
 import torch as th
 
+from sb3_arq.kernels.dense import sigmoid_2m
+
 # Memory budget of one chunk's R x d matrices (the backward pass holds one such buffer at a time). On CPU, 16 MiB was
 # the fastest budget with 2 threads, 0.88x the dense path's time (1 MiB: 1.66x, many small multi-threaded ops); with
 # 1 thread 1 MiB was (0.49x; 16 MiB: 0.91x): benchmarks/results/cell-product-memory-cpu*.md. On a GPU larger chunks
@@ -41,7 +43,7 @@ def _chunks(z1c: th.Tensor, z2n: th.Tensor, chunk_bytes: int):
 
 def chunked_forward(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: int) -> th.Tensor:
     """
-    y = tanh(Z2n^T Z1c) h, one chunk of rows at a time.
+    y = tanh(Z2n^T Z1c) h = 2 sigmoid(2 Z2n^T Z1c) h - sum_j h_j, one chunk of rows at a time.
 
     :param z1c: Centred Z1, shape (B, H, d).
     :param z2n: Scaled Z2, shape (B, H, R).
@@ -51,8 +53,8 @@ def chunked_forward(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: i
     """
     y = z1c.new_empty((z1c.shape[0], z2n.shape[-1]))
     for rows in _chunks(z1c, z2n, chunk_bytes):
-        tanh_m = th.bmm(z2n[rows].transpose(1, 2), z1c[rows]).tanh_()  # (b, R, d)
-        y[rows] = th.bmm(tanh_m, h[rows].unsqueeze(-1)).squeeze(-1)
+        s = sigmoid_2m(z1c[rows], z2n[rows])
+        y[rows] = 2 * th.bmm(h[rows].unsqueeze(1), s.transpose(1, 2)).squeeze(1) - h[rows].sum(dim=1, keepdim=True)
     return y
 
 
@@ -61,7 +63,8 @@ def chunked_backward(
 ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
     """
     Gradients of y = tanh(M) h, M = Z2n^T Z1c, with M recomputed chunk by chunk. With T = tanh(M) and g = dL/dy:
-    dM = (1 - T^2) * g h^T, dh = T^T g, dZ2n = Z1c dM^T, dZ1c = Z2n dM.
+    dM = (1 - T^2) * g h^T, dh = T^T g, dZ2n = Z1c dM^T, dZ1c = Z2n dM; through S = sigmoid(2M) (T = 2S - 1, see
+    ``sb3_arq.kernels.dense``): 1 - T^2 = 4 S (1 - S) and dh = 2 S^T g - sum_r g.
 
     :param grad: dL/dy, shape (B, R).
     :param z1c: Centred Z1, shape (B, H, d).
@@ -72,10 +75,10 @@ def chunked_backward(
     """
     d_z1c, d_z2n, d_h = th.empty_like(z1c), th.empty_like(z2n), th.empty_like(h)
     for rows in _chunks(z1c, z2n, chunk_bytes):
-        g = grad[rows].unsqueeze(-1)  # (b, R, 1)
-        d_m = th.bmm(z2n[rows].transpose(1, 2), z1c[rows]).tanh_()  # T, overwritten by dM below
-        d_h[rows] = th.bmm(d_m.transpose(1, 2), g).squeeze(-1)
-        d_m.square_().neg_().add_(1.0).mul_(g).mul_(h[rows].unsqueeze(1))
+        g = grad[rows]  # (b, R)
+        s = sigmoid_2m(z1c[rows], z2n[rows])
+        d_h[rows] = 2 * th.bmm(g.unsqueeze(1), s).squeeze(1) - g.sum(dim=1, keepdim=True)
+        d_m = th.addcmul(s, s, s, value=-1.0).mul_(4 * g.unsqueeze(-1)).mul_(h[rows].unsqueeze(1))  # 4 S (1 - S) g h^T
         d_z2n[rows] = th.bmm(z1c[rows], d_m.transpose(1, 2))
         d_z1c[rows] = th.bmm(z2n[rows], d_m)
     return d_z1c, d_z2n, d_h

@@ -143,15 +143,17 @@ def tanh_product(
     elif chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive number of bytes (or None for the default), got {chunk_bytes}")
     (n_heads, width), n_outputs = z1c.shape[-2:], z2n.shape[-1]
-    batch = th.broadcast_shapes(z1c.shape[:-2], z2n.shape[:-2], h.shape[:-1])
+    batch = z1c.shape[:-2]
+    if z2n.shape[:-2] != batch or h.shape[:-1] != batch:
+        batch = th.broadcast_shapes(batch, z2n.shape[:-2], h.shape[:-1])
     fits_one_chunk = batch.numel() * n_outputs * width * z1c.element_size() <= chunk_bytes
     impl = resolve_impl(impl, z1c.device, z1c.dtype, fits_one_chunk)
-    if impl == "dense":
-        return dense_tanh_product(z1c, z2n, h)
     # expand/reshape stay outside the op: autograd sums the gradients of broadcast inputs back to their shapes
     flat = [
-        z1c.expand(*batch, n_heads, width).reshape(-1, n_heads, width).contiguous(),
-        z2n.expand(*batch, n_heads, n_outputs).reshape(-1, n_heads, n_outputs).contiguous(),
-        h.expand(*batch, width).reshape(-1, width).contiguous(),
+        z1c.expand(*batch, n_heads, width).reshape(-1, n_heads, width),
+        z2n.expand(*batch, n_heads, n_outputs).reshape(-1, n_heads, n_outputs),
+        h.expand(*batch, width).reshape(-1, width),
     ]
-    return tanh_product_op(*flat, impl, chunk_bytes, tf32).reshape(*batch, n_outputs)
+    if impl == "dense":
+        return dense_tanh_product(*flat).reshape(*batch, n_outputs)
+    return tanh_product_op(*(x.contiguous() for x in flat), impl, chunk_bytes, tf32).reshape(*batch, n_outputs)

@@ -1,0 +1,194 @@
+"""
+The cost of ARQ on one CPU core: an update beside its matrix-multiply floor, acting, and SB3's DQN at the same widths.
+
+    python benchmarks/cost.py                                  # writes benchmarks/results/cost-cpu.{md,json}
+    python benchmarks/cost.py --configs cartpole --repeats 20 --tag quick
+
+Per configuration (``common.py``: the classic-control entries' sizes, a CPU-sized MinAtar, ARQ's defaults and the
+published sizes), in a fresh process with one torch thread:
+
+- the GEMM rate of this core: the median time of a float32 512 x 512 x 512 matrix product, as GFLOP/s;
+- ARQ's update (``train(1)``: sampling, the context replays, every cell's losses, backward, clipping, Adam): the
+  median time, and its floor, the matrix-multiply FLOPs of one update (torch's ``FlopCounterMode``, with every cell's
+  product in its dense form, ``cell_product="dense"``, so that each of its matrix products is counted once) over the
+  GEMM rate; the update's time as a multiple of its floor;
+- acting: ``predict`` carrying the context (state passed back) for 1 and 8 envs, and the step of ARQ's collection
+  (``EagerActing``) for 1 env;
+- SB3's DQN (``MlpPolicy``) with the same widths, batch, observations and actions: its update, floor and ``predict``;
+- with ``--compile``: ARQ's update through ``compile_update="default"``, and the time of its first call (compilation).
+
+Times are wall-clock medians after a warm-up. Whole runs (ARQ beside DQN at the same steps) are in the classic grid's
+report (``learning.py``).
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+import torch as th
+from common import (
+    BUFFER_SIZE,
+    CONFIGS,
+    PREFILL,
+    StandInEnv,
+    argument_parser,
+    describe_run,
+    in_subprocess,
+    make_arq,
+    make_env,
+    markdown_header,
+    median_ms,
+    write_results,
+)
+from stable_baselines3 import DQN
+from torch.utils.flop_counter import FlopCounterMode
+
+COST_CONFIGS = ["cartpole", "acrobot", "minatar-cpu", "defaults", "breakout", "walker"]
+GEMM_SIZE = 512
+
+
+def gemm_gflops(repeats: int = 50) -> float:
+    """GFLOP/s of a float32 GEMM_SIZE^3 matrix product on this core (the rate the floors divide by)."""
+    a, b = th.randn(GEMM_SIZE, GEMM_SIZE), th.randn(GEMM_SIZE, GEMM_SIZE)
+    return 2 * GEMM_SIZE**3 / (median_ms(lambda: a @ b, repeats, "cpu") * 1e6)
+
+
+def matmul_flops(fn) -> int:
+    """The matrix-multiply FLOPs of fn() (torch's FlopCounterMode: mm, addmm, bmm, baddbmm, matmul, ...)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def arq_update_flops(model, batch_size: int) -> int:
+    """The matrix-multiply FLOPs of one update of ``model``, every cell's product in its dense form."""
+    cells = [*model.q_net.cells, *model.q_net_target.cells]
+    specs = [cell.spec for cell in cells]
+    for cell in cells:
+        cell.spec = dataclasses.replace(cell.spec, cell_product="dense")
+    try:
+        return matmul_flops(lambda: model.train(1, batch_size))
+    finally:
+        for cell, spec in zip(cells, specs, strict=True):
+            cell.spec = spec
+
+
+def acting_ms(model, obs: np.ndarray, repeats: int) -> float:
+    """``predict`` carrying the context for len(obs) envs (the state of the previous call passed back)."""
+    state = model.predict(obs, deterministic=True)[1]
+    starts = np.zeros(len(obs), dtype=bool)
+    return median_ms(lambda: model.predict(obs, state, starts, deterministic=True), repeats, "cpu")
+
+
+def measure(config: str, repeats: int, compile_update: bool) -> dict:
+    """All measurements of one configuration (run in its own process, one torch thread)."""
+    th.set_num_threads(1)
+    rate = gemm_gflops()
+    env = make_env(config)
+    env_name = CONFIGS[config]["env"] + (" (stand-in)" if isinstance(env, StandInEnv) else "")
+    model = make_arq(config, "cpu")
+    batch_size = model.batch_size
+    result = {
+        "config": CONFIGS[config]["name"],
+        "env": env_name,
+        "net_arch": model.policy.net_arch,
+        "n_heads": model.policy.n_heads,
+        "context_size": model.replay_buffer.context_size,
+        "batch_size": batch_size,
+        "gemm_gflops": rate,
+        "arq_params": sum(p.numel() for p in model.q_net.cells.parameters()),
+    }
+    result["arq_update_ms"] = median_ms(lambda: model.train(1, batch_size), repeats, "cpu")
+    result["arq_update_gflop"] = arq_update_flops(model, batch_size) / 1e9
+    obs = np.stack([model.observation_space.sample() for _ in range(8)])
+    result["arq_act_ms_1env"] = acting_ms(model, obs[:1], 10 * repeats)
+    result["arq_act_ms_8envs"] = acting_ms(model, obs, 10 * repeats)
+    starts = np.zeros(1, dtype=bool)
+    result["arq_collect_ms_1env"] = median_ms(lambda: model._actor(obs[:1], starts, 0.0), 10 * repeats, "cpu")
+    model = None
+    if compile_update:
+        compiled = make_arq(config, "cpu", compile_update="default")
+        start = time.perf_counter()
+        compiled.train(1, batch_size)
+        result["arq_compile_s"] = time.perf_counter() - start
+        result["arq_compiled_update_ms"] = median_ms(lambda: compiled.train(1, batch_size), repeats, "cpu")
+        compiled = None
+
+    dqn = DQN(
+        "MlpPolicy",
+        make_env(config),
+        buffer_size=BUFFER_SIZE,
+        learning_starts=PREFILL,
+        batch_size=batch_size,
+        policy_kwargs={"net_arch": result["net_arch"]},
+        device="cpu",
+        seed=0,
+    )
+    dqn.learn(PREFILL)
+    result["dqn_update_ms"] = median_ms(lambda: dqn.train(1, batch_size), repeats, "cpu")
+    result["dqn_update_gflop"] = matmul_flops(lambda: dqn.train(1, batch_size)) / 1e9
+    result["dqn_act_ms_1env"] = median_ms(lambda: dqn.predict(obs[:1], deterministic=True), 10 * repeats, "cpu")
+    result["dqn_act_ms_8envs"] = median_ms(lambda: dqn.predict(obs, deterministic=True), 10 * repeats, "cpu")
+    return result
+
+
+def floor_ms(result: dict, algo: str) -> float:
+    return result[f"{algo}_update_gflop"] / result["gemm_gflops"] * 1e3
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        *markdown_header("Cost on one CPU core", report),
+        f"torch {report['torch']}, 1 torch thread, {PREFILL} transitions prefilled, medians of {report['repeats']} "
+        f"updates and {10 * report['repeats']} acting steps after a warm-up. Floor: the update's matrix-multiply FLOPs "
+        f"(torch's FlopCounterMode; ARQ's products in their dense form) over this core's float32 "
+        f"{GEMM_SIZE}x{GEMM_SIZE}x{GEMM_SIZE} GEMM rate, measured in the same process. DQN: SB3's DQN with the same "
+        "widths, batch, observations and actions. A stand-in env has random observations of the task's sizes (its "
+        "simulator is not installed there).",
+        "",
+        "| configuration | widths, heads, context, batch | GEMM GFLOP/s | ARQ update ms | ARQ floor ms | x floor | "
+        "DQN update ms | DQN floor ms | DQN x floor | ARQ / DQN update | act 1 env ms (x DQN predict) | "
+        "act 8 envs ms (x DQN) | collection step 1 env ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        arq_floor, dqn_floor = floor_ms(r, "arq"), floor_ms(r, "dqn")
+        lines.append(
+            f"| {r['config']} | {r['net_arch']}, {r['n_heads']}, {r['context_size']}, {r['batch_size']} | "
+            f"{r['gemm_gflops']:.0f} | {r['arq_update_ms']:.2f} | {arq_floor:.3f} | {r['arq_update_ms'] / arq_floor:.1f} | "
+            f"{r['dqn_update_ms']:.2f} | {dqn_floor:.3f} | {r['dqn_update_ms'] / dqn_floor:.1f} | "
+            f"{r['arq_update_ms'] / r['dqn_update_ms']:.1f} | "
+            f"{r['arq_act_ms_1env']:.3f} ({r['arq_act_ms_1env'] / r['dqn_act_ms_1env']:.1f}) | "
+            f"{r['arq_act_ms_8envs']:.3f} ({r['arq_act_ms_8envs'] / r['dqn_act_ms_8envs']:.1f}) | "
+            f"{r['arq_collect_ms_1env']:.3f} |"
+        )
+    compiled = [r for r in report["results"] if "arq_compiled_update_ms" in r]
+    if compiled:
+        lines += ["", 'The update through `compile_update="default"` (torch.compile, inductor on CPU):', ""]
+        for r in compiled:
+            lines.append(
+                f"- {r['config']}: {r['arq_compiled_update_ms']:.2f} ms ({r['arq_compiled_update_ms'] / floor_ms(r, 'arq'):.1f}"
+                f"x floor; eager {r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argument_parser(__doc__)
+    parser.set_defaults(device="cpu")
+    parser.add_argument("--repeats", type=int, default=30, help="timed updates per measurement (median)")
+    parser.add_argument("--configs", nargs="*", default=COST_CONFIGS, choices=list(CONFIGS))
+    parser.add_argument("--compile", action="store_true", help='also time compile_update="default"')
+    args = parser.parse_args()
+    if args.device != "cpu":
+        parser.error("cost.py measures one CPU core (--device cpu)")
+    report = {
+        **describe_run("cpu"),
+        "repeats": args.repeats,
+        "results": [in_subprocess(measure, config, args.repeats, args.compile) for config in args.configs],
+    }
+    write_results(args, "cost-cpu", markdown(report), report)
+
+
+if __name__ == "__main__":
+    main()
