@@ -166,9 +166,10 @@ def markdown(report: dict) -> str:
     if compiled:
         lines += ["", 'The update through `compile_update="default"` (torch.compile, inductor on CPU):', ""]
         for r in compiled:
+            update = r["arq_compiled_update_ms"]
             lines.append(
-                f"- {r['config']}: {r['arq_compiled_update_ms']:.2f} ms ({r['arq_compiled_update_ms'] / floor_ms(r, 'arq'):.1f}"
-                f"x floor; eager {r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s"
+                f"- {r['config']}: {update:.2f} ms ({update / floor_ms(r, 'arq'):.1f}x floor; eager "
+                f"{r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s"
             )
     return "\n".join(lines) + "\n"
 

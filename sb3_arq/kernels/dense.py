@@ -27,4 +27,3 @@ def sigmoid_2m(z1c: th.Tensor, z2n: th.Tensor) -> th.Tensor:
     n_rows, width, n_outputs = z1c.shape[0], z1c.shape[2], z2n.shape[2]
     unused = z1c.new_zeros(()).expand(n_rows, n_outputs, width)  # baddbmm's input, ignored with beta=0
     return th.baddbmm(unused, z2n.transpose(1, 2), z1c, beta=0.0, alpha=2.0).sigmoid_()
-
