@@ -42,9 +42,8 @@ class EagerActing:
     def __call__(self, observations: np.ndarray, episode_starts: np.ndarray, epsilon: float) -> np.ndarray:
         """Act in every env: see ``ActingGraph.__call__``."""
         obs = self.policy.obs_to_tensor(observations)[0]
-        episode_start = th.as_tensor(episode_starts, device=self.policy.device)
         self.previous_context = self.context  # act() makes new tensors: a reference, no copy
-        actions, self.context = self.policy.act(obs, self.context, episode_start)
+        actions, self.context = self.policy.act(obs, self.context, np.asarray(episode_starts, dtype=bool))
         return explore(actions.cpu().numpy(), epsilon, self.policy.action_space)
 
     def undo_step(self) -> None:

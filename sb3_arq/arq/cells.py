@@ -17,7 +17,8 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_arq.kernels import IMPLS, tanh_product
+from sb3_arq.kernels import IMPLS, default_chunk_bytes, resolve_impl, tanh_product
+from sb3_arq.kernels.dense import standardised_product_forward
 
 ROW_STD_EPS = 1e-6  # added outside the square root of the row variance of M
 LAYER_NORM_EPS = 1e-6  # added inside the square root of LayerNorm's variance
@@ -90,6 +91,8 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_p
 
     Centring Z1's features centres every row of M, and the row variance is z2_i^T G z2_i with G the H x H Gram
     matrix of the centred Z1 over d, so M is formed once, already standardised (docs/algorithm.md, "1. The cell").
+    Without autograd and with the dense product, M is standardised in place instead
+    (``sb3_arq.kernels.dense.standardised_product_forward``: fewer operations, the same values).
 
     :param z1: Z1, shape (..., H, d).
     :param z2: Z2, shape (..., H, R): one row of M per column.
@@ -100,10 +103,17 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_p
     :return: y, shape (..., R).
     """
     z1 = z1 - z1.mean(dim=-1, keepdim=True)
+    batch, (n_heads, width), n_outputs = z1.shape[:-2], z1.shape[-2:], z2.shape[-1]
+    h = h.expand(*batch, width)
+    if not th.is_grad_enabled():
+        fits_one_chunk = batch.numel() * n_outputs * width * z1.element_size() <= default_chunk_bytes(z1.device)
+        if resolve_impl(cell_product, z1.device, z1.dtype, fits_one_chunk) == "dense":
+            flat = z1.reshape(-1, n_heads, width), z2.reshape(-1, n_heads, n_outputs), h.reshape(-1, width)
+            return standardised_product_forward(*flat, ROW_STD_EPS).reshape(*batch, n_outputs)
     gram = z1 @ z1.transpose(-1, -2)
-    row_var = th.linalg.vecdot(gram @ z2, z2, dim=-2) / z1.shape[-1]
+    row_var = th.linalg.vecdot(gram @ z2, z2, dim=-2) / width
     z2 = z2 / (safe_sqrt(row_var) + ROW_STD_EPS).unsqueeze(-2)
-    return tanh_product(z1, z2, h.expand(*z1.shape[:-2], z1.shape[-1]), cell_product)
+    return tanh_product(z1, z2, h, cell_product)
 
 
 @functools.cache
@@ -160,6 +170,8 @@ class LocalCell(nn.Module):
         self.n_actions = len(codes)
         self.spec = spec
         self.register_buffer("codes", codes.float(), persistent=False)
+        # e(a) = one-hot(a): W_e e(a) is column a of W_e, no product needed (``ARQCell``)
+        self.onehot_codes = th.equal(self.codes, th.eye(self.n_actions))
         self.hidden = nn.Linear(input_dim, features_dim)  # W_h, b_h
         self.norm = nn.LayerNorm(features_dim, eps=LAYER_NORM_EPS)
         (in_1, out_1), (in_2, out_2) = self.projection_sizes()
@@ -238,7 +250,7 @@ class ARQCell(LocalCell):
     def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
         """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
         weight_x, weight_e = proj.weight.split((self.input_dim, self.codes.shape[1]), dim=1)
-        per_action = F.linear(self.codes, weight_e)  # (n_actions, H*d)
+        per_action = weight_e.T if self.onehot_codes else F.linear(self.codes, weight_e)  # (n_actions, H*d)
         if actions is None:
             z = F.linear(x, weight_x).unsqueeze(1) + per_action
         else:

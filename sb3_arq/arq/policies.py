@@ -251,20 +251,26 @@ class ARQPolicy(BasePolicy):
         """Greedy actions from a zero context (an episode's first step); ``predict`` carries the context."""
         return self(observation, self.q_net.zero_context(len(observation)))[0]
 
-    def act(self, obs: PyTorchObs, context: Context | None, episode_start: th.Tensor | None) -> tuple[th.Tensor, Context]:
+    def act(self, obs: PyTorchObs, context: Context | None, episode_start: np.ndarray | None) -> tuple[th.Tensor, Context]:
         """
-        One acting step on the policy's device (what ``predict`` and ARQ's collection share; the context stays there).
+        One acting step on the policy's device (what ``predict`` and ARQ's collection share; the context stays there),
+        in inference mode: the returned tensors are for acting, not for autograd.
 
         :param obs: Observations, one row per env.
-        :param context: The previous step's activities, None at the start (zero).
-        :param episode_start: Per env, whether this step starts an episode (its context is reset to zero).
+        :param context: The previous step's activities, None at the start (zero); ignored without connections through
+            time.
+        :param episode_start: Per env, whether this step starts an episode (its context is reset to zero): bools, or
+            None for none.
         :return: Greedy actions and the new context.
         """
-        context = self.q_net.zero_context(len(obs)) if context is None else context
-        if episode_start is not None:
-            keep = 1.0 - episode_start.float().reshape(len(obs), 1)
-            context = [h * keep for h in context]
-        with th.no_grad():
+        with th.inference_mode():
+            if not self.uses_context:
+                context = []
+            elif context is None:
+                context = self.q_net.zero_context(len(obs))
+            elif episode_start is not None and episode_start.any():
+                keep = th.as_tensor(~episode_start.reshape(len(obs), 1), device=self.device)
+                context = [h * keep for h in context]
             return self(obs, context)
 
     def predict(
@@ -288,11 +294,12 @@ class ARQPolicy(BasePolicy):
         :return: Actions and the new context (None when no time connection is on).
         :raises ValueError: When an observation or the state contains NaN or inf (naming the env).
         """
-        self.set_training_mode(False)
+        if self.training:
+            self.set_training_mode(False)
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         n_envs = len(obs_tensor)
-        not_finite = th.flatten(~th.isfinite(obs_tensor), 1).any(dim=1)
-        if not_finite.any():
+        if not th.isfinite(obs_tensor).all():
+            not_finite = ~th.isfinite(obs_tensor.reshape(n_envs, -1)).all(dim=1)
             envs = np.flatnonzero(not_finite.cpu().numpy()).tolist()
             raise ValueError(
                 f"The observation of env(s) {envs} contains NaN or inf: predict refuses it, "
@@ -300,12 +307,11 @@ class ARQPolicy(BasePolicy):
             )
         context = None if state is None else self._state_to_context(state, n_envs)
         self._check_predict_habit(state, episode_start)
-        start = None
         if episode_start is not None:
             if np.size(episode_start) != n_envs:
                 raise ValueError(f"episode_start must have one flag per observation ({n_envs}), got {np.shape(episode_start)}")
-            start = th.as_tensor(np.asarray(episode_start), device=self.device)
-        actions, hs = self.act(obs_tensor, context, start)
+            episode_start = np.asarray(episode_start, dtype=bool).reshape(n_envs)
+        actions, hs = self.act(obs_tensor, context, episode_start)
         actions = actions.cpu().numpy()
         if not vectorized_env:
             actions = actions.squeeze(axis=0)
@@ -339,15 +345,13 @@ class ARQPolicy(BasePolicy):
                 f"shapes {expected} (n_envs = {n_envs}, widths {self.net_arch}), got {found if found else type(state)}. "
                 "Pass state=None (and episode_start) at the start of an episode."
             )
-        context = [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
-        not_finite = ~th.stack([th.isfinite(h).all(dim=1) for h in context]).all(dim=0)
+        not_finite = ~np.stack([np.isfinite(h).all(axis=1) for h in state]).all(axis=0)
         if not_finite.any():
-            envs = np.flatnonzero(not_finite.cpu().numpy()).tolist()
             raise ValueError(
-                f"state contains NaN or inf for env(s) {envs}: pass the state returned by "
+                f"state contains NaN or inf for env(s) {np.flatnonzero(not_finite).tolist()}: pass the state returned by "
                 "the previous predict() call, or state=None (and episode_start) at the start of an episode."
             )
-        return context
+        return [th.as_tensor(h, dtype=th.float32, device=self.device) for h in state]
 
 
 MlpPolicy = ARQPolicy
