@@ -102,7 +102,12 @@ def cell_curves(run_dirs: list[str]) -> dict[str, dict[int, tuple[np.ndarray, np
     :param run_dirs: Tensorboard folders of ARQ runs (``tensorboard_runs``).
     :return: ``{"loss": {cell: (steps, values)}, "Q": {...}}``, ``values`` of shape (runs, steps).
     """
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+    if not run_dirs:  # no run trained with --tensorboard-log: nothing to read (and tensorboard may be missing)
+        return {quantity: {} for quantity in CELL_TAGS}
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+    except ImportError as error:  # not in the zoo extra: only runs trained with --tensorboard-log need it
+        raise ImportError("the cell plots read tensorboard logs: pip install tensorboard") from error
 
     per_run = []
     for run_dir in run_dirs:
