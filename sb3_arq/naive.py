@@ -109,17 +109,27 @@ def naive_window(observations: list[np.ndarray], t: int, episode_start: int, con
 
 
 def naive_td_losses(
-    online: list[dict[str, th.Tensor]], target: list[dict[str, th.Tensor]], data, gamma: float, codes: th.Tensor, n_heads: int
+    online: list[dict[str, th.Tensor]],
+    target: list[dict[str, th.Tensor]],
+    data,
+    gamma: float,
+    codes: th.Tensor,
+    n_heads: int,
+    reward_shift: float = 0.0,
+    reward_scale: float = 1.0,
 ) -> list[th.Tensor]:
     """
     Per-cell TD losses of the learning rule (docs/algorithm.md, "4. Learning rule"; goodness std, all three connection
-    types) for a sampled batch: contexts rebuilt from the window, double Q with each cell's own argmax and target
-    copy, plain MSE. Gradients reach a cell's tensors in ``online`` only through that cell's own Q.
+    types) for a sampled batch: rewards shifted and scaled, contexts rebuilt from the window, double Q with each cell's
+    own argmax and target copy, plain MSE. Gradients reach a cell's tensors in ``online`` only through that cell's own Q.
     """
     dtype = online[0]["hidden.weight"].dtype
     x, x_next = data.observations.flatten(1).to(dtype), data.next_observations.flatten(1).to(dtype)
     window = list(data.context_observations.flatten(2).to(dtype).unbind(1))
     rewards, dones = data.rewards[:, 0].to(dtype), data.dones[:, 0].to(dtype)
+    # dones are terminations: the shift of the steps after the end, discounted, is added there
+    end_bonus = th.where(dones > 0, reward_shift * gamma / (1 - gamma), 0.0)
+    rewards = reward_scale * (rewards + reward_shift + end_bonus)
     rows, actions = th.arange(len(x), device=x.device), data.actions[:, 0].long()
     frozen = [{k: v.detach() for k, v in params.items()} for params in online]
     with th.no_grad():

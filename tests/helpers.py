@@ -95,7 +95,13 @@ VARIANTS = {
     for goodness in (GOODNESS if cls.nonnegative_q else ["std"])
 }
 # Small settings: a few steps of CartPole reach the first updates in seconds
-SMALL = {"learning_starts": 200, "batch_size": 16, "context_size": 3, "policy_kwargs": {"net_arch": [8, 6, 5], "n_heads": 2}}
+# Connections through time on (ARQ's defaults have them off), so that every test of a small model exercises the context
+SMALL = {
+    "learning_starts": 200,
+    "batch_size": 16,
+    "context_size": 3,
+    "policy_kwargs": {"net_arch": [8, 6, 5], "n_heads": 2, "recurrent_connections": True, "forward_connections": True},
+}
 
 
 def small_model(env="CartPole-v1", **kwargs) -> ARQ:

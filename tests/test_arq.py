@@ -18,13 +18,18 @@ def cell_params(model: ARQ) -> list[list[th.Tensor]]:
 
 
 def test_one_update_matches_naive_spec_learning_rule():
-    """train() against the learning rule written naively: rebuilt contexts, per-cell double Q, MSE, per-cell clipping."""
-    gamma, lr, max_grad_norm, batch_size = 0.9, 0.5, 0.05, 16
+    """
+    train() against the learning rule written naively: shifted and scaled rewards, rebuilt contexts, per-cell double Q,
+    MSE, per-cell clipping.
+    """
+    gamma, lr, max_grad_norm, batch_size, shift, scale = 0.9, 0.5, 0.05, 64, 0.7, 0.3
     model = small_model(
         gamma=gamma,
         max_grad_norm=max_grad_norm,
+        reward_shift=shift,
+        reward_scale=scale,
         # widths at which no cell of the sample is dead (all ReLUs off: the naive sqrt's gradient is NaN there)
-        policy_kwargs={"net_arch": [16, 12, 10], "n_heads": 2, "optimizer_class": th.optim.SGD},
+        policy_kwargs={**SMALL["policy_kwargs"], "net_arch": [16, 12, 10], "optimizer_class": th.optim.SGD},
         learning_rate=lr,
     )
     model.learn(200)  # fills the buffer; no update yet
@@ -40,7 +45,10 @@ def test_one_update_matches_naive_spec_learning_rule():
     model.train(gradient_steps=1, batch_size=batch_size)
 
     leaves = [{k: v.clone().requires_grad_(True) for k, v in params.items()} for params in online]
-    losses = naive_td_losses(leaves, target, data, gamma, naive_codes(2, "onehot"), n_heads=2)
+    assert data.dones.sum() > 0  # terminations in the batch: the end bonus of the shift is checked
+    losses = naive_td_losses(
+        leaves, target, data, gamma, naive_codes(2, "onehot"), n_heads=2, reward_shift=shift, reward_scale=scale
+    )
     for level, (params, loss) in enumerate(zip(leaves, losses, strict=True)):
         loss.backward()
         names = [name for name, _ in model.q_net.cells[level].named_parameters()]

@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.common.utils import LinearSchedule, polyak_update
 from torch.nn import functional as F
 
 from sb3_arq.arq import guards
@@ -31,8 +31,9 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
 
     A DQN-style agent (replay, epsilon-greedy, per-cell target copies, double Q) whose Q-network is a stack of cells;
     each cell makes its own estimate Q^l(s, a), is trained only on its own TD error with its own optimizer, and no
-    gradient crosses a cell boundary (docs/algorithm.md, "4. Learning rule"). Defaults are the published MinAtar
-    settings (docs/algorithm.md, "10. Published settings").
+    gradient crosses a cell boundary (docs/algorithm.md, "4. Learning rule"). The defaults are a CPU-sized set that
+    learns CartPole-v1 (the classic-control entry of ``hyperparams/arq.yml``, found by a search); the paper's settings
+    are the MinAtar and DeepMind Control entries (docs/algorithm.md, "10. Published settings").
 
     Acting: the greedy action maximises the mean of the cells' Q; each env carries its context (the cells' previous
     activities), zero at episode start and advanced on every step, also when the action taken was random (the
@@ -41,7 +42,8 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
     cells over the ``context_size`` observations before it and the transition's own (clipped at the episode start;
     docs/algorithm.md, "3. Context windows in training").
 
-    An ARQ cell's Q is a goodness >= 0, so returns below zero cannot be represented: the first negative reward warns.
+    An ARQ cell's Q is a goodness >= 0, so returns below zero cannot be represented: ``reward_shift`` and
+    ``reward_scale`` map the env's rewards into what the cells represent, and the first reward still negative warns.
 
     :param policy: The policy model to use ("MlpPolicy" or ``ARQPolicy``).
     :param env: The environment to learn from (if registered in Gym, can be str). Discrete actions only.
@@ -58,7 +60,14 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
     :param exploration_initial_eps: Epsilon when the annealing starts (it is 1 during ``learning_starts``).
     :param exploration_final_eps: Final epsilon.
     :param max_grad_norm: Gradient clipping of each cell, to this global norm over the cell's parameters.
-    :param context_size: Observations C before a sampled transition replayed to rebuild its contexts.
+    :param context_size: Observations C before a sampled transition replayed to rebuild its contexts (with connections
+        through time on, see ``ARQPolicy``).
+    :param reward_shift: Added to every reward, and at a termination also the discounted shift of the steps after the
+        end (``reward_shift * gamma / (1 - gamma)``), which keeps the optimal policy: at least minus the env's smallest
+        reward per step makes every reward >= 0 (docs/algorithm.md, "4. Learning rule").
+    :param reward_scale: Multiplies the shifted reward, so that the returns stay within what the cells represent
+        (about ``reward_scale * (max reward + shift) / (1 - gamma)`` <= 10). Both apply where the TD targets are
+        formed: the replay buffer, Monitor and evaluations keep the env's own rewards.
     :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
         "reduce-overhead", "max-autotune"), or None (eager). Exact up to float rounding.
     :param graph_acting: Collect through an ``ActingGraph`` (every env step one fixed sequence of device operations,
@@ -90,20 +99,22 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         self,
         policy: str | type[ARQPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-4,
+        learning_rate: float | Schedule = LinearSchedule(2.6e-2, 0.0, 1.0),
         buffer_size: int = 1_000_000,
-        learning_starts: int = 50_000,
-        batch_size: int = 512,
+        learning_starts: int = 1000,
+        batch_size: int = 32,
         tau: float = 1.0,
         gamma: float = 0.99,
         train_freq: int | tuple[int, str] = 4,
         gradient_steps: int = 1,
-        target_update_interval: int = 1000,
-        exploration_fraction: float = 0.1,
+        target_update_interval: int = 143,
+        exploration_fraction: float = 0.3,
         exploration_initial_eps: float = 1.0,
-        exploration_final_eps: float = 0.01,
-        max_grad_norm: float = 1.0,
+        exploration_final_eps: float = 0.1,
+        max_grad_norm: float = 0.89,
         context_size: int = 10,
+        reward_shift: float = 0.0,
+        reward_scale: float = 0.1,
         compile_update: str | None = None,
         graph_acting: bool = False,
         graph_update: bool = False,
@@ -154,6 +165,8 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         self.exploration_final_eps = exploration_final_eps
         self.max_grad_norm = max_grad_norm
         self.context_size = context_size
+        self.reward_shift = reward_shift
+        self.reward_scale = reward_scale
         self.compile_update = compile_update
         self.graph_acting = graph_acting
         self.graph_update = graph_update
@@ -253,7 +266,11 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             _, next_q_online = self.q_net(next_obs, next_context)
             next_actions = [q.argmax(dim=1) for q in next_q_online]
             _, next_q = self.q_net_target(next_obs, target_next_context, next_actions)
-            targets = [data.rewards.flatten() + (1 - data.dones.flatten()) * self.gamma * q for q in next_q]
+            # dones are terminations (time-limit truncations bootstrap), where the end bonus of the shift applies
+            not_done = 1 - data.dones.flatten()
+            end_bonus = self.reward_shift * self.gamma / (1 - self.gamma)
+            rewards = self.reward_scale * (data.rewards.flatten() + self.reward_shift + end_bonus * (1 - not_done))
+            targets = [th.addcmul(rewards, not_done, q, value=self.gamma) for q in next_q]
         hs, q_values = self.q_net(obs, context, [actions] * len(targets))
         losses = [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)]
         with th.no_grad():
@@ -346,7 +363,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         infos: list[dict[str, Any]],
     ) -> None:
         if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q:
-            self._warned_negative_reward = guards.warn_negative_reward(reward)
+            self._warned_negative_reward = guards.warn_negative_reward(reward, self.reward_shift)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._last_episode_starts = dones
         self._step_in_progress = False
@@ -371,6 +388,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        guards.warn_no_update(total_timesteps, self.num_timesteps, self.learning_starts)
         self.exploration_rate = self._exploration_rate()  # the first step's epsilon (then _on_step updates it)
         return total_timesteps, callback
 

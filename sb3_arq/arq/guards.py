@@ -194,21 +194,37 @@ def warn_target_scale(stats: np.ndarray, n_cells: int) -> bool:
         return False
     warnings.warn(
         f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, as |tanh| <= "
-        "1): the cells cannot fit them. Scale the rewards down, e.g. with VecNormalize(env, norm_obs=False, "
-        "norm_reward=True) or a reward wrapper such as sb3_arq.envs.ShiftReward(env, shift, gamma, scale).",
+        "1): the cells cannot fit them. Scale the rewards down with ARQ's reward_scale (docs/algorithm.md, \"4. Learning "
+        "rule\"), or VecNormalize(env, norm_obs=False, norm_reward=True).",
         stacklevel=3,
     )
     return True
 
 
-def warn_negative_reward(reward: np.ndarray) -> bool:
-    """Warn when a reward is negative (an ARQ cell's Q is a goodness >= 0); return whether it warned."""
-    if not np.any(reward < 0):
+def warn_negative_reward(reward: np.ndarray, shift: float) -> bool:
+    """
+    Warn when a reward plus ARQ's ``reward_shift`` is negative (an ARQ cell's Q is a goodness >= 0); return whether it
+    warned.
+    """
+    if not np.any(reward + shift < 0):
         return False
     warnings.warn(
-        "ARQ received a negative reward: the Q-values of its cells are goodness values >= 0 and cannot represent "
-        "negative returns. Wrap the env in sb3_arq.envs.ShiftReward(env, shift, gamma), which makes the rewards >= 0 "
-        'and keeps the optimal policy (README, "Negative rewards").',
+        f"ARQ received a reward of {np.min(reward):g}, below zero after reward_shift={shift:g}: the Q-values of its "
+        "cells are goodness values >= 0 and cannot represent negative returns. Set ARQ's reward_shift to at least minus "
+        "the env's smallest reward per step (e.g. reward_shift=1.0 for -1 per step): ARQ adds it to every reward, and "
+        "at a termination the shift of the steps after the end, so the optimal policy is unchanged; reward_scale "
+        "then keeps the returns within what the cells represent (docs/algorithm.md, \"4. Learning rule\").",
         stacklevel=4,
     )
     return True
+
+
+def warn_no_update(total_timesteps: int, num_timesteps: int, learning_starts: int) -> None:
+    """Warn when learn() will end before ``learning_starts``: every action random, no update."""
+    if total_timesteps <= learning_starts:
+        warnings.warn(
+            f"learn() will stop at {total_timesteps} env steps (from {num_timesteps}), not after learning_starts="
+            f"{learning_starts}: every action will be random and no update will happen. Learn for more steps or lower "
+            "learning_starts.",
+            stacklevel=4,
+        )

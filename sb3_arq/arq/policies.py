@@ -79,20 +79,23 @@ class ARQPolicy(BasePolicy):
     :param observation_space: Observation space (Box, Discrete, MultiDiscrete or MultiBinary; flattened).
     :param action_space: Discrete action space.
     :param lr_schedule: Learning rate schedule, applied to every cell's optimizer.
-    :param net_arch: Width of each cell, bottom to top (L = len(net_arch)); default [400, 200, 200] (MinAtar).
+    :param net_arch: Width of each cell, bottom to top (L = len(net_arch)); default [64, 64] (the published runs:
+        [400, 200, 200] for MinAtar, [128, 96, 96] for DeepMind Control).
     :param cell_type: "arq" (the ARQ cell) or "ad" (the Artificial Dopamine cell of the paper's comparison); the
         registry is ``sb3_arq.arq.cells.CELLS``.
     :param action_conditioning: For ARQ cells, "input" (the action code is part of the input, default) or "output"
         (the paper's "ARQ without action conditioning" ablation); AD cells are "output". None: the type's default.
-    :param n_heads: Number of heads H of every cell (the rank of M).
+    :param n_heads: Number of heads H of every cell (the rank of M); the published runs use 8.
     :param goodness: How an ARQ cell's y becomes Q: "std" (reference code), "rms" (paper) or "msq" (ARQ-MS ablation);
         the registry is ``sb3_arq.arq.cells.GOODNESS``.
     :param action_encoding: Action code e(a) of input-conditioned ARQ cells: "onehot" or "binary" (+-1 bits,
         power-of-two action counts). "auto" is resolved by ARQ (binary behind ``BangBangWrapper``, else onehot) and
         means "onehot" for a bare policy. Cells conditioned at the output use no action code.
     :param input_skip: Cells above the first also see the observation.
-    :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1}.
-    :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above.
+    :param recurrent_connections: Each cell sees its own previous activity h^l_{t-1} (on in the published runs; off by
+        default: CartPole-v1's observation is its whole state).
+    :param forward_connections: Each cell sees the previous activity h^{l+1}_{t-1} of the cell above (on in the
+        published runs, off by default).
     :param act_with: Greedy action from "mean" (mean of the cells' Q), "last" (top cell) or a cell index.
     :param compile_cells: Compute the cells' d x d products through torch.compile (exact up to float rounding;
         faster on CPU and GPU after a compilation of some seconds; see the throughput benchmark).
@@ -137,12 +140,12 @@ class ARQPolicy(BasePolicy):
         net_arch: list[int] | None = None,
         cell_type: str = "arq",
         action_conditioning: Literal["input", "output"] | None = None,
-        n_heads: int = 8,
+        n_heads: int = 4,
         goodness: str = "std",
         action_encoding: Literal["onehot", "binary", "auto"] = "auto",
         input_skip: bool = True,
-        recurrent_connections: bool = True,
-        forward_connections: bool = True,
+        recurrent_connections: bool = False,
+        forward_connections: bool = False,
         act_with: Literal["mean", "last"] | int = "mean",
         compile_cells: bool = False,
         cell_product: str | None = None,
@@ -160,7 +163,7 @@ class ARQPolicy(BasePolicy):
             optimizer_kwargs=optimizer_kwargs,
         )
         if net_arch is None:
-            net_arch = [400, 200, 200]
+            net_arch = [64, 64]
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"ARQPolicy needs a Discrete action space, got {action_space}")
         if isinstance(observation_space, spaces.Dict):
