@@ -23,6 +23,8 @@ from sb3_arq.envs.registration import register_env_family
 from sb3_arq.envs.wrappers import BangBangWrapper
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
+# The default learning rate: linear from 2.6e-2 to 0 over the run (the CartPole-v1 entry's ``lin_2.6e-2``)
+DEFAULT_LEARNING_RATE = LinearSchedule(2.6e-2, 0.0, 1.0)
 
 
 class ARQ(SafeFiles, OffPolicyAlgorithm):
@@ -99,7 +101,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         self,
         policy: str | type[ARQPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = LinearSchedule(2.6e-2, 0.0, 1.0),
+        learning_rate: float | Schedule = DEFAULT_LEARNING_RATE,
         buffer_size: int = 1_000_000,
         learning_starts: int = 1000,
         batch_size: int = 32,

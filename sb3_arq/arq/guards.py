@@ -195,7 +195,7 @@ def warn_target_scale(stats: np.ndarray, n_cells: int) -> bool:
     warnings.warn(
         f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, as |tanh| <= "
         "1): the cells cannot fit them. Scale the rewards down with ARQ's reward_scale (docs/algorithm.md, \"4. Learning "
-        "rule\"), or VecNormalize(env, norm_obs=False, norm_reward=True).",
+        'rule"), or VecNormalize(env, norm_obs=False, norm_reward=True).',
         stacklevel=3,
     )
     return True
@@ -213,7 +213,7 @@ def warn_negative_reward(reward: np.ndarray, shift: float) -> bool:
         "cells are goodness values >= 0 and cannot represent negative returns. Set ARQ's reward_shift to at least minus "
         "the env's smallest reward per step (e.g. reward_shift=1.0 for -1 per step): ARQ adds it to every reward, and "
         "at a termination the shift of the steps after the end, so the optimal policy is unchanged; reward_scale "
-        "then keeps the returns within what the cells represent (docs/algorithm.md, \"4. Learning rule\").",
+        'then keeps the returns within what the cells represent (docs/algorithm.md, "4. Learning rule").',
         stacklevel=4,
     )
     return True
