@@ -78,6 +78,17 @@ def atomic_write(path: pathlib.Path) -> Iterator[BinaryIO]:
     fsync_directory(path.parent)
 
 
+def atomic_write_text(path: str | pathlib.Path, text: str) -> None:
+    """
+    Write a text file (UTF-8) with ``atomic_write``.
+
+    :param path: The file to write.
+    :param text: Its content.
+    """
+    with atomic_write(pathlib.Path(path)) as file:
+        file.write(text.encode())
+
+
 class _HashingWriter:
     """A binary file wrapper that hashes (SHA-256) and counts what is written through it."""
 

@@ -1,8 +1,9 @@
 """
 PNG figures of rl-zoo3 runs, written on a headless machine (``python -m sb3_arq.plots``):
 
-- ``<env>_evaluations.png``: the evaluation return over training, per algorithm the mean over runs (seeds) with a band
-  of one standard error, as rl-zoo3's ``all_plots`` aggregates ``evaluations.npz`` (it does the reading);
+- ``<env>_evaluations.png``: the evaluation return over training (each run's ``evaluations.npz``), per algorithm the
+  mean over runs (seeds) with a band of one standard error (``draw_evaluations``, which ``benchmarks/learning.py``
+  also draws with);
 - ``<env>_arq_cells.png``: each ARQ cell's TD loss and mean Q over training, from the tensorboard scalars
   ``train/loss_cell{l}`` and ``train/q_cell{l}`` that ARQ logs when trained with ``--tensorboard-log`` (read with
   tensorboard's ``EventAccumulator``), mean over runs with a band of one standard error.
@@ -11,15 +12,9 @@ Example: ``python -m sb3_arq.plots -f logs --algo arq dqn --env MinAtar/Breakout
 """
 
 import argparse
-import contextlib
 import glob
-import io
 import os
-import pickle
 import re
-import sys
-import tempfile
-from unittest import mock
 
 import matplotlib
 import numpy as np
@@ -37,32 +32,46 @@ def env_name(env_id: str) -> str:
     return env_id.replace("/", "-")
 
 
+def evaluation_statistics(runs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """
+    The evaluation curve of several runs: the evaluations that every run reached, mean and standard error over runs.
+
+    :param runs: Per run, its evaluation steps and its mean return at each (the mean over the evaluation's episodes).
+    :return: ``timesteps``, ``mean`` and ``std_error`` (one value per evaluation; the standard error is 0 for one run) and
+        ``last_evals`` (each run's return at the last of these evaluations).
+    """
+    n_evaluations = min(len(steps) for steps, _ in runs)
+    returns = np.array([values[:n_evaluations] for _, values in runs], dtype=float)
+    std_error = returns.std(axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros(n_evaluations)
+    return {
+        "timesteps": runs[0][0][:n_evaluations],
+        "mean": returns.mean(axis=0),
+        "std_error": std_error,
+        "last_evals": returns[:, -1],
+    }
+
+
 def evaluation_curves(log_folder: str, algos: list[str], env_id: str) -> dict[str, dict[str, np.ndarray]]:
     """
-    The evaluation curves of every run of ``algos`` on ``env_id`` in an rl-zoo3 log folder, aggregated over runs by
-    rl-zoo3's own ``all_plots`` (it reads each run's ``evaluations.npz``, keeps the evaluations that every run reached,
-    and averages over episodes and runs).
+    The evaluation curves of every run of ``algos`` on ``env_id`` in an rl-zoo3 log folder, from each run's
+    ``evaluations.npz`` (the file rl-zoo3's ``EvalCallback`` and ``EpsilonGreedyEvalCallback`` write), aggregated by
+    ``evaluation_statistics``.
 
     :param log_folder: rl-zoo3's ``-f`` folder (runs in ``<log_folder>/<algo>/<env name>_<n>/``).
     :param algos: Algorithm names as given to rl-zoo3 (``arq``, ``dqn``, ...).
     :param env_id: Gymnasium id.
-    :return: Per algorithm found (upper case, as rl-zoo3 labels it): ``timesteps``, ``mean`` and ``std_error`` (one value
-        per evaluation), ``last_evals`` (each run's mean return at the last evaluation) and ``std_error_last_eval``.
+    :return: Per algorithm with runs (upper case, as rl-zoo3 labels it): ``evaluation_statistics``'s result.
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        output = os.path.join(tmp, "results")
-        argv = ["all_plots", "-a", *algos, "-e", env_name(env_id), "-f", log_folder, "-l", "", "--no-display"]
-        argv += ["--no-million", "-max", str(sys.maxsize), "-o", output]
-        # all_plots reads sys.argv, sets seaborn's style (rl_zoo3.plots also at import), prints a table (rounded to
-        # integers) and draws its own figures: keep only its data
-        with plt.rc_context(), mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(io.StringIO()):
-            from rl_zoo3.plots.all_plots import all_plots
-
-            all_plots()
-            plt.close("all")
-        with open(f"{output}.pkl", "rb") as file:
-            results = pickle.load(file)[env_name(env_id)]
-    return {key.removesuffix("-"): value for key, value in results.items()}
+    curves = {}
+    for algo in algos:
+        pattern = os.path.join(glob.escape(log_folder), algo, f"{glob.escape(env_name(env_id))}_*", "evaluations.npz")
+        runs = []
+        for path in sorted(glob.glob(pattern)):
+            with np.load(path) as evaluations:
+                runs.append((evaluations["timesteps"], evaluations["results"].mean(axis=1)))
+        if runs:
+            curves[algo.upper()] = evaluation_statistics(runs)
+    return curves
 
 
 def tensorboard_runs(log_folder: str, env_id: str, tensorboard_log: str | None = None) -> list[str]:
@@ -131,18 +140,30 @@ def _band(ax, steps: np.ndarray, values: np.ndarray, std_error: np.ndarray, labe
     ax.fill_between(steps, values - std_error, values + std_error, color=line.get_color(), alpha=0.3, linewidth=0)
 
 
+def draw_evaluations(ax, curves: dict[str, dict[str, np.ndarray]], title: str) -> None:
+    """
+    Draw evaluation curves on a matplotlib axes: one line (mean over runs) with a band (one standard error) per curve.
+
+    :param ax: The axes.
+    :param curves: Label -> ``evaluation_statistics``'s result.
+    :param title: The axes' title.
+    """
+    for label, curve in curves.items():
+        n_runs = len(curve["last_evals"])
+        _band(ax, curve["timesteps"], curve["mean"], curve["std_error"], f"{label} ({n_runs} run{'s' * (n_runs > 1)})")
+    ax.set(title=title, xlabel="env steps", ylabel="mean evaluation return")
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def plot_evaluations(curves: dict[str, dict[str, np.ndarray]], env_id: str) -> Figure:
     """
     :param curves: ``evaluation_curves``'s result.
     :param env_id: Gymnasium id (title).
-    :return: The figure: one line (mean over runs) with a band (one standard error) per algorithm.
+    :return: The figure of ``draw_evaluations``.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for algo, curve in curves.items():
-        n_runs = len(np.atleast_1d(curve["last_evals"]))
-        _band(ax, curve["timesteps"], curve["mean"], curve["std_error"], f"{algo} ({n_runs} run{'s' * (n_runs > 1)})")
-    ax.set(title=f"{env_id}: evaluation", xlabel="env steps", ylabel="mean evaluation return")
-    ax.legend()
+    draw_evaluations(ax, curves, f"{env_id}: evaluation")
     fig.tight_layout()
     return fig
 
@@ -191,10 +212,9 @@ def write_plots(
             "train with evaluation on (rl-zoo3's --eval-freq > 0) and check --log-folder, --algo and --env"
         )
     for algo, curve in curves.items():
-        last_evals = np.atleast_1d(curve["last_evals"])
         print(
-            f"{algo} on {env_id}: final evaluation (step {curve['timesteps'][-1]}) {last_evals.mean():.2f} "
-            f"+- {curve['std_error_last_eval']:.2f} (mean +- standard error over {len(last_evals)} runs)"
+            f"{algo} on {env_id}: final evaluation (step {curve['timesteps'][-1]}) {curve['mean'][-1]:.2f} "
+            f"+- {curve['std_error'][-1]:.2f} (mean +- standard error over {len(curve['last_evals'])} runs)"
         )
     path = os.path.join(output_folder, f"{env_name(env_id)}_evaluations.png")
     fig = plot_evaluations(curves, env_id)
