@@ -4,6 +4,9 @@ algorithms x MinAtar Breakout x two seeds of real rl-zoo3 runs (600 steps), run 
 finished-run bookkeeping, the aggregation, and a Ray run killed twice (retried once, then reported) that a restarted
 driver alone completes, with the same table as the sequential runs. The ``smoke-dmc`` grid: ARQ vs SAC on one
 DeepMind Control task, one seed, in one report.
+
+The tests live beside the scripts and import them as the scripts import each other (``import learning``): pytest puts
+the folder of a test module outside a package first on ``sys.path``, as Python does for a script.
 """
 
 import os
@@ -13,19 +16,18 @@ import sys
 import time
 from pathlib import Path
 
+import learning
 import numpy as np
 import pandas as pd
 import pytest
 import rl_zoo3
 import yaml
+from stable_baselines3 import SAC
+
+from sb3_arq import ARQ
+from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-import learning  # noqa: E402
-from stable_baselines3 import SAC  # noqa: E402
-
-from sb3_arq import ARQ  # noqa: E402
-from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS  # noqa: E402
 
 SMOKE = learning.GRIDS["smoke"]
 
