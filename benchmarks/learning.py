@@ -41,9 +41,9 @@ from grids import GRIDS
 from scipy import stats
 
 from sb3_arq.common.files import atomic_write_text
+from sb3_arq.plots import draw_evaluations, evaluation_statistics
 from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
 from sb3_arq.zoo.callbacks import load_zoo_args
-from sb3_arq.zoo.plots import draw_evaluations, evaluation_statistics
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS, LOG_ROOT = REPO / "benchmarks" / "results", REPO / "logs" / "benchmarks"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpl_image
 
-from sb3_arq.zoo import plots
+from sb3_arq import plots
 from tests.helpers import requires_hook, run_python, zoo_train
 
 ENV_ID = "MinAtar/Breakout-v1"
