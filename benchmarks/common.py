@@ -23,6 +23,7 @@ import numpy as np
 import torch as th
 
 from sb3_arq import ARQ
+from sb3_arq.common.files import atomic_write_text
 from sb3_arq.envs import BangBangWrapper, FlattenDictObservation
 
 RESULTS = Path(__file__).parent / "results"
@@ -190,8 +191,7 @@ def markdown_header(title: str, report: dict) -> list[str]:
 def write_results(args: argparse.Namespace, name: str, text: str, report: dict | None = None, suffix: str = ".md") -> None:
     """``<name>[-<tag>]<suffix>`` in ``--out`` holding text (also printed), and ``<name>[-<tag>].json`` the report."""
     path = args.out / (name + (f"-{args.tag}" if args.tag else ""))
-    args.out.mkdir(parents=True, exist_ok=True)
     if report is not None:
-        Path(f"{path}.json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(f"{path}{suffix}").write_text(text)
+        atomic_write_text(f"{path}.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(f"{path}{suffix}", text)
     print(text)

@@ -157,7 +157,7 @@ GRIDS = {
             "shared the cores (two at a time with learning_ray.py, or beside a search), so their times are under load.",
         ],
     },
-    # Seconds per run: what tests/test_learning_benchmark.py runs (sequentially and on Ray)
+    # Seconds per run: what benchmarks/test_learning_benchmark.py runs (sequentially and on Ray)
     "smoke": {
         **BASE,
         "description": "Tiny runs that check the pipeline (not a result)",

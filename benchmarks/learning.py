@@ -11,10 +11,12 @@ A run is one ``python -m sb3_arq.train`` process logging to ``<log-root>/<grid>/
 hyperparameter entry it would read now, and its ``evaluations.npz`` reaches the budget; unfinished attempts are deleted
 before it starts again. The report: ``benchmarks/results/<grid>.*``.
 
-The logs are not committed, the report is: its ``<grid>.json`` keeps every evaluation of every finished run with the
-run's fingerprint (its rl-zoo3 arguments and the hyperparameter file's entry it read). A run recorded there with the
-fingerprint it would have now counts as finished on a machine without its logs (a later session, another machine):
-it is not rerun and stays in the report. To rerun such a run, delete its rows from the json (or change its settings).
+The logs are not committed; the ledger of finished runs is: ``benchmarks/results/ledger/<grid>.json`` keeps every
+evaluation of every finished run with the run's fingerprint (its rl-zoo3 arguments and the hyperparameter file's entry
+it read), and is updated from the logs before each report. A run in the ledger with the fingerprint it would have now
+counts as finished on a machine without its logs (a later session, another machine): it is not rerun and stays in the
+report. To rerun such a run, delete its rows from the ledger (or change its settings). The report (``<grid>.md``,
+``.png`` and ``.json``: the summary per task and variant) is an output, never read.
 """
 
 import argparse
@@ -38,6 +40,8 @@ from filelock import FileLock, Timeout
 from grids import GRIDS
 from scipy import stats
 
+from sb3_arq.common.files import atomic_write_text
+from sb3_arq.plots import draw_evaluations, evaluation_statistics
 from sb3_arq.zoo import ZOO_ALGOS, hyperparams_path
 from sb3_arq.zoo.callbacks import load_zoo_args
 
@@ -187,13 +191,30 @@ def find_attempts(grid: dict, run: dict, log_root: Path, grid_name: str) -> tupl
     return (finished[-1] if finished else None), unfinished
 
 
+def ledger_path(results_dir: Path, grid_name: str) -> Path:
+    """The ledger of a grid's finished runs (committed; the report beside it is an output)."""
+    return results_dir / "ledger" / f"{grid_name}.json"
+
+
+def write_ledger(grid_name: str, data: pd.DataFrame, results_dir: Path) -> None:
+    """
+    Record the finished runs of ``data`` (``collect``'s rows) in the ledger, keeping the rows of runs recorded with
+    another fingerprint (settings since changed: they count again if the settings come back).
+    """
+    path = ledger_path(results_dir, grid_name)
+    recorded = json.loads(path.read_text())["runs"] if path.is_file() else []
+    kept = [row for row in recorded if row["fingerprint"] not in set(data["fingerprint"])]
+    rows = kept + data.drop(columns="source").replace({np.nan: None}).to_dict(orient="records")
+    atomic_write_text(path, json.dumps({"grid": grid_name, "runs": rows}, indent=1) + "\n")
+
+
 def recorded_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> pd.DataFrame:
     """
-    The rows of the committed report ``<results_dir>/<grid>.json`` (``collect``'s columns) of the grid's runs recorded
-    with the fingerprint they would have now: runs finished where their logs are not. A run is its fingerprint: rows
-    recorded under another variant's name (the same command and entry, e.g. a variant renamed) are this variant's.
+    The rows of the ledger (``collect``'s columns) of the grid's runs recorded with the fingerprint they would have now:
+    runs finished where their logs are not. A run is its fingerprint: rows recorded under another variant's name (the
+    same command and entry, e.g. a variant renamed) are this variant's.
     """
-    path = results_dir / f"{grid_name}.json"
+    path = ledger_path(results_dir, grid_name)
     rows = pd.DataFrame(json.loads(path.read_text())["runs"] if path.is_file() else [], columns=COLUMNS)
     frames = [rows.iloc[:0]]
     for run in grid_runs(grid):
@@ -205,7 +226,7 @@ def recorded_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path)
 
 def missing_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs: list[dict]) -> list[dict]:
     """
-    The runs among ``runs`` that are neither finished in the logs nor recorded in the committed report, their
+    The runs among ``runs`` that are neither finished in the logs nor recorded in the ledger, their
     unfinished attempts deleted (call it with the grid locked: no run of it is live).
     """
     recorded = {run_key(row) for row in recorded_runs(grid, grid_name, log_root, results_dir).to_dict(orient="records")}
@@ -217,7 +238,7 @@ def missing_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path, 
                 log(f"{run['variant']} {run['env']} seed {run['seed']}: removing the unfinished attempt {attempt}")
                 shutil.rmtree(attempt)
             todo.append(run)
-    log(f"{len(runs) - len(todo)} of {len(runs)} runs finished already (in the logs or the report), {len(todo)} to run")
+    log(f"{len(runs) - len(todo)} of {len(runs)} runs finished already (in the logs or the ledger), {len(todo)} to run")
     return todo
 
 
@@ -265,7 +286,7 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs
 def collect(grid: dict, grid_name: str, log_root: Path, results_dir: Path | None = None) -> pd.DataFrame:
     """
     One row per evaluation of every finished run (``COLUMNS``: variant, env, seed, run folder, timesteps, mean return,
-    seconds, fingerprint, source): from its logs, else (with ``results_dir``) as recorded in the committed report.
+    seconds, fingerprint, source): from its logs, else (with ``results_dir``) as recorded in the ledger.
     """
     recorded = recorded_runs(grid, grid_name, log_root, results_dir) if results_dir is not None else None
     frames = []
@@ -280,7 +301,7 @@ def collect(grid: dict, grid_name: str, log_root: Path, results_dir: Path | None
             frames.append(pd.DataFrame({**run, "run_dir": display_path(run_dir), **curve, "seconds": seconds, **run_id}))
         elif recorded is not None:
             same_run = recorded[["variant", "env", "seed"]].eq(pd.Series(run)).all(axis=1)
-            frames.append(recorded[same_run].assign(source="report"))
+            frames.append(recorded[same_run].assign(source="ledger"))
     frames = [frame for frame in frames if len(frame)]
     return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
 
@@ -350,20 +371,21 @@ def summary_table(grid: dict, summary: pd.DataFrame, env_id: str) -> list[str]:
 
 
 def plot(grid: dict, grid_name: str, data: pd.DataFrame, path: Path) -> None:
-    """Learning curves: mean evaluation return over seeds with a standard-error band (seaborn), one panel per task."""
-    import seaborn as sns
+    """Learning curves: mean evaluation return over seeds with a standard-error band, one panel per task."""
     from matplotlib.figure import Figure
 
     tasks = [env_id for env_id in grid_tasks(grid) if env_id in set(data["env"])]
     fig = Figure(figsize=(6 * len(tasks), 4.2), layout="tight")
     axes = fig.subplots(1, len(tasks), squeeze=False)
     for ax, env_id in zip(axes[0], tasks, strict=True):
-        task = data[data["env"] == env_id]
-        n = task.groupby("variant")["seed"].nunique()
-        labels = {name: f"{spec['label']} (n={n[name]})" for name, spec in grid["variants"].items() if name in n}
-        sns.lineplot(x=task["timesteps"], y=task["mean_return"], hue=task["variant"].map(labels), errorbar="se", ax=ax)
-        ax.set(title=env_id, xlabel="env steps", ylabel=f"evaluation return ({grid['eval_episodes']} episodes)")
-        ax.grid(alpha=0.3)
+        curves = {}
+        for name in task_variants(grid, env_id):
+            task = data[(data["env"] == env_id) & (data["variant"] == name)]
+            runs = [(seed["timesteps"].to_numpy(), seed["mean_return"].to_numpy()) for _, seed in task.groupby("seed")]
+            if runs:
+                curves[grid["variants"][name]["label"]] = evaluation_statistics(runs)
+        draw_evaluations(ax, curves, env_id)
+        ax.set_ylabel(f"evaluation return ({grid['eval_episodes']} episodes)")
     fig.suptitle(f"{grid_name} grid: mean +- standard error over seeds")
     fig.savefig(path, dpi=110)
 
@@ -387,8 +409,9 @@ def budget_text(grid: dict) -> str:
 
 def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) -> Path | None:
     """
-    Write ``<grid>.md``, ``.png``, ``.json`` from the finished runs, in the logs or recorded in the committed json
-    (idempotent; README.md links them). Without any finished run, nothing is written.
+    Record the finished runs of the logs in the ledger, then write the report ``<grid>.md``, ``.png``, ``.json`` from
+    the finished runs, in the logs or the ledger (idempotent; README.md links them). Without any finished run, nothing
+    is written.
 
     :return: The markdown report's path, or None when nothing was written.
     """
@@ -396,7 +419,7 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
     if data.empty:
         log(f"no finished run of the {grid_name} grid under {log_root}: no report written")
         return None
-    results_dir.mkdir(parents=True, exist_ok=True)
+    write_ledger(grid_name, data, results_dir)
     summary = summarise(data, {env_id: task_setting(grid, env_id, "target") for env_id in tasks})
     md = [f"# Learning benchmark: `{grid_name}` grid", ""]
     eval_freqs = {task_setting(grid, run["env"], "eval_freq", run["variant"]) for run in runs}
@@ -405,9 +428,10 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
            f"{eval_freqs} steps on {grid['eval_episodes']} episodes, {evaluation_text(grid)}; seeds "
            f"{grid['seeds']}. Finished runs: {int(summary['final', 'size'].sum())} of {len(runs)}.", ""]  # fmt: skip
     sources = data.drop_duplicates(["variant", "env", "seed"])["source"].value_counts()
-    if sources.get("report", 0):
-        md += [f"Of these, {sources['report']} are recorded in this report's json by an earlier machine (their logs were "
-               f"not kept; `learning.py` docstring), {sources.get('logs', 0)} are in this machine's logs.", ""]  # fmt: skip
+    if sources.get("ledger", 0):
+        md += [f"Of these, {sources['ledger']} are recorded in the ledger `ledger/{grid_name}.json` by an earlier machine "
+               f"(their logs were not kept; `learning.py` docstring), {sources.get('logs', 0)} are in this machine's logs.",
+               ""]  # fmt: skip
     md += ["Final = the last evaluation (at the budget), best = the best evaluation of the run; each is the mean return "
            "of the evaluation episodes, then mean +- standard error over seeds (n = number of seeds).", ""]  # fmt: skip
     for env_id in tasks:
@@ -433,20 +457,14 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
            f"MPLBACKEND=Agg python -m rl_zoo3.cli all_plots -a {algos} -e {' '.join(map(env_name, tasks))} -f {folders} "
            f"-l {' '.join(grid['variants'])} -max {longest} --no-million --no-display", "```", ""]  # fmt: skip
     path = results_dir / f"{grid_name}.md"
-    write_atomically(path, "\n".join(md))
+    atomic_write_text(path, "\n".join(md))
     keys = ("description", "n_timesteps", "eval_freq", "eval_episodes", "seeds", "evaluation", "per_task")
     settings = {key: grid[key] for key in keys}
     report = {"grid": grid_name, "settings": settings, "variants": grid["variants"], "reductions": grid["reductions"]}
-    report["runs"] = data.replace({np.nan: None}).to_dict(orient="records")  # every evaluation of every finished run
-    write_atomically(results_dir / f"{grid_name}.json", json.dumps(report, indent=1) + "\n")
+    summary.columns = [f"{quantity}_{statistic}" for quantity, statistic in summary.columns]  # e.g. final_mean, final_iqm
+    report["summary"] = summary.reset_index().replace({np.nan: None}).to_dict(orient="records")  # per task and variant
+    atomic_write_text(results_dir / f"{grid_name}.json", json.dumps(report, indent=1) + "\n")
     return path
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file whole or not at all (a runner killed while writing leaves the previous report, which holds runs)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 def describe(grid: dict, grid_name: str, log_root: Path) -> None:

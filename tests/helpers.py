@@ -26,7 +26,7 @@ HOOK_PTH = "sb3_arq_zoo_hook.pth"
 # The classic-control entries of hyperparams/arq.yml
 CLASSIC_CONTROL_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 # A guard against a hung subprocess, not a speed check: the longest run (the CartPole-v1 learning test, 50,000 steps)
-# takes 4 minutes on an idle core and took more than 5 beside the other test worker on a slower day.
+# takes 4 minutes on an idle core, longer beside the other test worker.
 HUNG_AFTER_S = 1800
 
 

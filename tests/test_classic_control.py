@@ -35,9 +35,9 @@ def test_classic_control_entries():
 
 
 # The README's CartPole-v1 command on three seeds: these are runs of the classic grid (same command and evaluations,
-# benchmarks/results/classic.md), which ended at 500 on each on the 2-core machine of 2026-12-02. Another machine may
+# benchmarks/results/classic.md), which end at 500 on each on a 2-core CPU machine. Another machine may
 # round floats otherwise and follow another trajectory: the bar is that the run learned (>= 200, 9x a random policy;
-# the lowest final return of the 14 runs at these settings so far: 277), not a seed's exact return. Each run takes about
+# the lowest final return of the 14 recorded runs at these settings: 277), not a seed's exact return. Each run takes about
 # 4 minutes: CI runs seed 0, `-m extra_seeds` the others.
 CARTPOLE_SEEDS = (0, *(pytest.param(seed, marks=pytest.mark.extra_seeds) for seed in (1, 2)))
 LEARNED = 200

@@ -15,8 +15,10 @@ from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecFrameStack
 
 import sb3_arq.envs
+from sb3_arq import ARQ
 from sb3_arq.baselines import MinAtarCNN
 from sb3_arq.envs import (
     DMC_ENV_IDS,
@@ -174,14 +176,18 @@ def test_bang_bang_wrapper_spaces_and_errors():
         BangBangWrapper(RecordActionEnv(17))
 
 
-def test_bang_bang_wrapper_is_detectable_through_vec_env():
-    """ARQ's action_encoding="auto" relies on env_is_wrapped(BangBangWrapper) after SB3/rl-zoo3's own wrappers."""
+def test_bang_bang_wrapper_declares_its_action_code_through_vec_env():
+    """ARQ's action_encoding="auto" reads the wrapper's ``action_encoding`` through the VecEnv, under SB3/rl-zoo3's own
+    wrappers (Monitor, VecFrameStack)."""
     vec_env = make_vec_env(
         "dm_control/reacher-hard-v0", n_envs=1, wrapper_class=lambda env: BangBangWrapper(FlattenDictObservation(env))
     )
-    assert vec_env.env_is_wrapped(BangBangWrapper) == [True]
+    assert vec_env.get_attr("action_encoding") == ["binary"]
     assert vec_env.action_space == spaces.Discrete(4)
     vec_env.close()
+    pendulum = VecFrameStack(make_vec_env("Pendulum-v1", n_envs=2, wrapper_class=BangBangWrapper), n_stack=2)
+    assert ARQ("MlpPolicy", pendulum, buffer_size=100, device="cpu").policy.action_encoding == "binary"
+    assert ARQ("MlpPolicy", "CartPole-v1", buffer_size=100, device="cpu").policy.action_encoding == "onehot"
 
 
 def test_minatar_observations_stay_bool_in_replay_buffers():
@@ -226,7 +232,7 @@ def test_minatar_cnn_matches_the_paper_network():
 
 
 def test_arq_imports_no_environment_package_and_registers_a_family_on_demand():
-    """Building ARQ on CartPole imports none of the benchmark packages; a MinAtar id works without importing sb3_arq.envs
+    """Building ARQ on CartPole imports none of the benchmark packages; a MinAtar id works after ``import sb3_arq`` alone
     and imports MinAtar only (a fresh interpreter, so that no other test's imports count)."""
     script = """
 import sys

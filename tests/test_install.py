@@ -172,11 +172,11 @@ import rl_zoo3.enjoy, rl_zoo3.record_video, rl_zoo3.train
 import rl_zoo3.plots.all_plots
 
 import sb3_arq.enjoy, sb3_arq.plots, sb3_arq.record_video, sb3_arq.train
-import sb3_arq.zoo.best_params, sb3_arq.zoo.exp_manager, sb3_arq.zoo.plots, sb3_arq.zoo.sampler
+import sb3_arq.plots, sb3_arq.zoo.best_params, sb3_arq.zoo.exp_manager, sb3_arq.zoo.sampler
 import sb3_arq.envs
 
 gym.make("MinAtar/Breakout-v1").reset(seed=0)
-assert not any(sb3_arq.zoo.plots.cell_curves([]).values())  # sb3_arq.plots without runs logged to tensorboard
+assert not any(sb3_arq.plots.cell_curves([]).values())  # sb3_arq.plots without runs logged to tensorboard
 for heavy in ("tensorboard", "triton", "dm_control", "mujoco", "ray", "wandb"):
     assert heavy not in sys.modules, heavy
 print("ZOO OK")

@@ -228,7 +228,7 @@ def test_rewards_beyond_what_the_cells_represent_warn_once():
         small_model().learn(400)
 
 
-# A child process that saves over existing files and is killed while writing (issue #23, item 1). The model has the
+# A child process that saves over existing files and is killed while writing. The model has the
 # default widths (a zip of about 66 MB) and the buffer a million slots (about 40 MB), so that a write takes a while.
 KILL_CHILD = r"""
 import os, pathlib, signal, sys, threading, time
@@ -338,7 +338,7 @@ def test_replay_buffer_files_are_verified(tmp_path):
         target.load_replay_buffer(tmp_path / "flipped.pkl")
     assert target.replay_buffer is own  # the model keeps its buffer
 
-    save_to_pkl(tmp_path / "sb3", model.replay_buffer)  # a file without checksum, as saved before the change
+    save_to_pkl(tmp_path / "sb3", model.replay_buffer)  # a file without checksum, as SB3 writes it
     with pytest.warns(UserWarning, match="has no checksum .* loaded without verification"):
         target.load_replay_buffer(tmp_path / "sb3.pkl")
     np.testing.assert_array_equal(target.replay_buffer.observations, model.replay_buffer.observations)
@@ -487,7 +487,7 @@ def predict_loop(model, n_steps: int, pass_state: bool) -> None:
 
 
 def test_the_predict_habit_warns_once_on_a_policy_with_connections_through_time():
-    """Issue #21 item 6: ``action, _ = model.predict(obs)`` in a loop restarts the context at every call."""
+    """``action, _ = model.predict(obs)`` in a loop restarts the context at every call."""
     model = small_model()
     with pytest.warns(UserWarning, match="called again without the state it returned") as record:
         predict_loop(model, 30, pass_state=False)

@@ -386,7 +386,7 @@ def ask_and_tell(studies: list[optuna.Study]) -> list[tuple[float, int]]:
 
 
 def test_workers_of_one_study_with_the_same_seed_do_not_repeat_configurations(tmp_path):
-    """Issue #23 item 7: two workers started with the same --seed evaluated identical configurations."""
+    """Two workers started with the same --seed evaluate different configurations."""
     storage = str(tmp_path / "study.log")
     workers = [
         rl_zoo3.exp_manager.ExperimentManager(Namespace(), "arq", "CartPole-v1", str(tmp_path), seed=0, storage=storage)

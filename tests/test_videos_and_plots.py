@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpl_image
 
-from sb3_arq.zoo import plots
+from sb3_arq import plots
 from tests.helpers import requires_hook, run_python, zoo_train
 
 ENV_ID = "MinAtar/Breakout-v1"
@@ -64,7 +64,7 @@ def test_plotted_data(log_folder, monkeypatch):
     per_run = [np.load(path)["results"].mean(axis=1) for path in npz_files]
     assert len(per_run) == 2
     np.testing.assert_allclose(curves["ARQ"]["mean"], np.mean(per_run, axis=0))
-    np.testing.assert_allclose(curves["ARQ"]["std_error"], np.std(per_run, axis=0) / np.sqrt(2))
+    np.testing.assert_allclose(curves["ARQ"]["std_error"], np.std(per_run, axis=0, ddof=1) / np.sqrt(2))
 
     run_dirs = plots.tensorboard_runs(".", ENV_ID)
     assert [Path(run).name for run in run_dirs] == ["ARQ_1", "ARQ_2"]

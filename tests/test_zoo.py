@@ -6,9 +6,7 @@ The tests that go through the import hook need sb3-arq installed (``pip install 
 are skipped, with a reason, when it is not.
 """
 
-import ast
 import configparser
-import graphlib
 import shutil
 import subprocess
 import zipfile
@@ -199,7 +197,7 @@ def test_hook_is_installed_and_lazy(tmp_path):
 
 @requires_hook
 def test_the_hook_registers_whatever_is_imported_first_without_warning(tmp_path):
-    """Issue #23 item 6: importing sb3_arq.zoo.exp_manager (best_params does) before rl_zoo3 left arq unregistered."""
+    """Importing sb3_arq.zoo.exp_manager (best_params does) before rl_zoo3 registers arq all the same."""
     code = (
         "import sb3_arq.zoo.exp_manager as ours, rl_zoo3, rl_zoo3.exp_manager\n"
         "print('arq' in rl_zoo3.ALGOS, rl_zoo3.exp_manager.ExperimentManager is ours.ARQExperimentManager)\n"
@@ -213,7 +211,7 @@ def test_the_hook_registers_whatever_is_imported_first_without_warning(tmp_path)
 @requires_hook
 def test_a_classic_control_run_does_not_import_dm_control(tmp_path):
     """
-    Issue #23 item 10: with MUJOCO_GL=egl, dm_control's import then torch.optim's import of triton crashed a MinAtar run.
+    With MUJOCO_GL=egl, dm_control's import then torch.optim's import of triton crash a run: a MinAtar run avoids it.
     The paper's dm_control ids are registered without importing it; a dm_control id on the command line registers all.
     """
     code = (
@@ -250,44 +248,6 @@ def test_register_in_process(tmp_path):
     assert manager("arq").config == hyperparams_path("arq")
     assert manager("arq", config="my.yml").config == "my.yml"
     assert Path(manager("dqn").config).parent.parent == Path(rl_zoo3.__file__).parent  # rl-zoo3's own dqn.yml
-
-
-def zoo_import_graph() -> dict[str, set[str]]:
-    """
-    The imports between the modules of ``sb3_arq/zoo``, read from their source: every ``import`` statement, at module
-    level or inside a function (a deferred import still ties the two modules together).
-
-    :return: Module name -> the names of the ``sb3_arq.zoo`` modules that it imports (the package is ``sb3_arq.zoo``).
-    """
-    package_dir = Path(sb3_arq.zoo.__file__).parent
-    modules = {
-        "sb3_arq.zoo" if path.stem == "__init__" else f"sb3_arq.zoo.{path.stem}": path for path in package_dir.glob("*.py")
-    }
-    graph = {}
-    for name, path in modules.items():
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module is not None:
-                # "from sb3_arq.zoo import sampler" imports the module sampler, "from sb3_arq.zoo import register" the package
-                imported.update(
-                    f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in modules
-                )
-                imported.add(node.module)
-        graph[name] = {module for module in imported if module in modules and module != name}
-    return graph
-
-
-def test_zoo_modules_import_no_cycle():
-    """Issue #24 item 3: sb3_arq.zoo and its exp_manager imported each other; the modules of sb3_arq/zoo form a DAG."""
-    graph = zoo_import_graph()
-    assert graph["sb3_arq.zoo"] >= {"sb3_arq.zoo.exp_manager", "sb3_arq.zoo.sampler"}  # register() imports them
-    try:
-        order = list(graphlib.TopologicalSorter(graph).static_order())
-    except graphlib.CycleError as error:
-        pytest.fail(f"import cycle in sb3_arq/zoo: {' -> '.join(error.args[1])}")
-    assert set(order) == set(graph)
 
 
 def test_packaged_hyperparams():

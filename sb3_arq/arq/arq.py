@@ -19,8 +19,6 @@ from sb3_arq.arq.files import SafeFiles
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.common.cuda_graph import CapturedUpdate
-from sb3_arq.envs.registration import register_env_family
-from sb3_arq.envs.wrappers import BangBangWrapper
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
 # The default learning rate: linear from 2.6e-2 to 0 over the run (the CartPole-v1 entry's ``lin_2.6e-2``)
@@ -131,8 +129,6 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        if isinstance(env, str):
-            register_env_family(env)  # MinAtar/... and dm_control/... ids work without importing sb3_arq.envs
         if isinstance(policy, str):
             # The class, not its name: SB3 would answer "use MultiInputPolicy" to "MlpPolicy" on a Dict space, which ARQ
             # does not have; _setup_model says what to do instead.
@@ -189,9 +185,12 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         guards.check_arguments(self)
         if self.policy_kwargs.get("action_encoding", "auto") == "auto":
-            bang_bang = self.env is not None and all(self.env.env_is_wrapped(BangBangWrapper))
+            # An env may declare its action code (sb3_arq.envs.BangBangWrapper: "binary"); used when every env agrees
+            declared = self.env is not None and self.env.has_attr("action_encoding")
+            encodings = set(self.env.get_attr("action_encoding")) if declared else set()
+            encoding = encodings.pop() if len(encodings) == 1 else "onehot"
             # A new dict: the caller's policy_kwargs stay as given.
-            self.policy_kwargs = {**self.policy_kwargs, "action_encoding": "binary" if bang_bang else "onehot"}
+            self.policy_kwargs = {**self.policy_kwargs, "action_encoding": encoding}
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "context_size": self.context_size}
         super()._setup_model()
         if not self.policy.uses_context:

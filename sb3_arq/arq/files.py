@@ -94,7 +94,7 @@ class SafeFiles:
         Load a replay buffer saved by ``save_replay_buffer``, after verifying its checksum and checking that it fits
         this model: a ``ContextReplayBuffer`` with this model's context size, number of envs and spaces. A file that is
         truncated or corrupted, or a buffer that does not fit, is refused with a ValueError naming what is wrong, and
-        the model keeps its own buffer. A file without checksum (saved before sb3-arq verified them) loads unverified,
+        the model keeps its own buffer. A file without checksum (e.g. written by SB3's ``save_to_pkl``) loads unverified,
         with a warning. As in SB3, a ``ContextReplayBuffer`` then samples onto ``model.device``.
 
         :param path: Path to the pickled replay buffer (or an open binary file).

@@ -78,6 +78,17 @@ def atomic_write(path: pathlib.Path) -> Iterator[BinaryIO]:
     fsync_directory(path.parent)
 
 
+def atomic_write_text(path: str | pathlib.Path, text: str) -> None:
+    """
+    Write a text file (UTF-8) with ``atomic_write``.
+
+    :param path: The file to write.
+    :param text: Its content.
+    """
+    with atomic_write(pathlib.Path(path)) as file:
+        file.write(text.encode())
+
+
 class _HashingWriter:
     """A binary file wrapper that hashes (SHA-256) and counts what is written through it."""
 
@@ -123,7 +134,7 @@ def _verify(file: BinaryIO, name: str) -> bool:
     """
     Check the checksum trailer of the seekable ``file`` from its current position (left there).
 
-    :return: Whether the file has a trailer (False: a file without checksum, e.g. written before they were added).
+    :return: Whether the file has a trailer (False: a file without checksum, e.g. an SB3 pickle).
     """
     start = file.tell()
     size = file.seek(0, os.SEEK_END) - start
@@ -156,8 +167,8 @@ def _verify(file: BinaryIO, name: str) -> bool:
 
 def load_verified_pickle(path: str | pathlib.Path | io.BufferedIOBase) -> Any:
     """
-    Load a pickle saved by ``save_verified_pickle``, after checking its checksum. A file without checksum trailer (an
-    SB3 pickle, or one saved before sb3-arq added them) loads unverified, with a warning.
+    Load a pickle saved by ``save_verified_pickle``, after checking its checksum. A file without checksum trailer (e.g.
+    written by SB3's ``save_to_pkl``) loads unverified, with a warning.
 
     :param path: The path (".pkl" tried when it does not exist, as in SB3's ``load_from_pkl``) or open binary file.
     :return: The object.
@@ -179,8 +190,7 @@ def load_verified_pickle(path: str | pathlib.Path | io.BufferedIOBase) -> Any:
             if file.seek(0, os.SEEK_END) != position:
                 raise ValueError(f"{name} is corrupted: bytes follow its pickle, but no valid checksum record")
             warnings.warn(
-                f"{name} has no checksum (saved by SB3 or by sb3-arq before buffer files were verified): loaded "
-                "without verification",
+                f"{name} has no checksum (e.g. written by SB3's save_to_pkl): loaded without verification",
                 stacklevel=3,
             )
     finally:

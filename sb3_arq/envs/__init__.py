@@ -6,9 +6,11 @@ The modules of this package have no side effects: ``registration`` (the ids, and
 pixel frames). Importing the package (``import sb3_arq.envs``, which ``import sb3_arq`` does, or rl-zoo3's
 ``--gym-packages sb3_arq.envs``) registers MinAtar's ``MinAtar/<Game>-v0`` and ``-v1`` ids (gymnasium 1.x no longer
 imports plugin packages by itself) and the ``dm_control/<domain>-<task>-v0`` ids of the paper's five tasks, without
-importing dm_control (making one imports shimmy, which registers all its ``dm_control/...`` ids). Both packages are
-optional (``pip install sb3-arq[envs]``): without them the ids are simply not registered. Registration is idempotent;
-``ARQ`` also registers the family of a ``MinAtar/...`` or ``dm_control/...`` id it is given.
+importing dm_control (making one imports shimmy, which registers all its ``dm_control/...`` ids; for shimmy's other
+ids, ``register_env_family`` or gymnasium's ``"shimmy:dm_control/<id>"``). Both packages are optional
+(``pip install sb3-arq[envs]``): without them the ids are simply not registered. Registration is idempotent. The
+algorithm knows nothing of these envs: ``BangBangWrapper`` declares its action code (``action_encoding``), which ARQ
+reads through the VecEnv.
 """
 
 from sb3_arq.envs.registration import (

@@ -1,10 +1,10 @@
 """
 The benchmark environments' gymnasium ids, and their registration on demand.
 
-Nothing is registered when this module is imported: the package ``sb3_arq.envs`` registers every family (the
-gymnasium plugin convention, and what ``--gym-packages sb3_arq.envs`` relies on), without importing MinAtar or
-DeepMind Control, and ``ARQ`` registers the family of a ``MinAtar/...`` or ``dm_control/...`` id it
-is given. Both packages are optional (``pip install sb3-arq[envs]``). Registration is idempotent.
+Nothing is registered when this module is imported: the package ``sb3_arq.envs`` (imported by ``import sb3_arq``)
+registers every family (the gymnasium plugin convention, and what ``--gym-packages sb3_arq.envs`` relies on), without
+importing MinAtar or DeepMind Control; ``register_env_family`` registers the family of one id, with a clear error when
+its package is missing. Both packages are optional (``pip install sb3-arq[envs]``). Registration is idempotent.
 """
 
 import importlib.util

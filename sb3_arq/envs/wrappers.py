@@ -31,11 +31,15 @@ class BangBangWrapper(gym.ActionWrapper):
 
     The wrapped env takes an index in ``Discrete(2**dim)``; the corner sent to the inner env has, in each dimension,
     the Box's ``low`` or ``high`` bound, in the order of ``bang_bang_actions`` (index bit set: ``high``). DeepMind
-    Control's [-1, 1] boxes thus get +-1; Pendulum's [-2, 2] torque gets +-2. ARQ's ``action_encoding="auto"`` detects
-    this wrapper and uses the +-1 bit code of the index as the action's input code.
+    Control's [-1, 1] boxes thus get +-1; Pendulum's [-2, 2] torque gets +-2. The wrapper declares the action code that
+    suits its actions in its attribute ``action_encoding``: ARQ's ``action_encoding="auto"`` reads it through the VecEnv
+    (``get_attr``) and uses the +-1 bit code of the index as the action's input code.
 
     :param env: Environment with a bounded ``Box`` action space of at most ``MAX_BANG_BANG_DIMS`` dimensions.
     """
+
+    # The input code of the actions for ARQ: the index's bits as +-1 (each bit is one dimension's low or high)
+    action_encoding = "binary"
 
     def __init__(self, env: gym.Env):
         super().__init__(env)

@@ -4,6 +4,9 @@ algorithms x MinAtar Breakout x two seeds of real rl-zoo3 runs (600 steps), run 
 finished-run bookkeeping, the aggregation, and a Ray run killed twice (retried once, then reported) that a restarted
 driver alone completes, with the same table as the sequential runs. The ``smoke-dmc`` grid: ARQ vs SAC on one
 DeepMind Control task, one seed, in one report.
+
+The tests live beside the scripts and import them as the scripts import each other (``import learning``): pytest puts
+the folder of a test module outside a package first on ``sys.path``, as Python does for a script.
 """
 
 import os
@@ -13,19 +16,18 @@ import sys
 import time
 from pathlib import Path
 
+import learning
 import numpy as np
 import pandas as pd
 import pytest
 import rl_zoo3
 import yaml
+from stable_baselines3 import SAC
+
+from sb3_arq import ARQ
+from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-import learning  # noqa: E402
-from stable_baselines3 import SAC  # noqa: E402
-
-from sb3_arq import ARQ  # noqa: E402
-from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS  # noqa: E402
 
 SMOKE = learning.GRIDS["smoke"]
 
@@ -144,7 +146,10 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
         iqm = f"{np.mean(finals):.2f} [{finals[0]:.2f}, {finals[1]:.2f}]"  # the bootstrap's interval spans the two
         assert f"| {label} | 2 | {final} | {iqm} | {best} |" in report
     assert "Finished runs: 4 of 4" in report and "epsilon 0.05 for every discrete-action algorithm, as in the paper" in report
-    assert (results / "smoke.png").stat().st_size > 0 and len(pd.read_json(results / "smoke.json", typ="series")["runs"]) == 8
+    assert (results / "smoke.png").stat().st_size > 0 and len(
+        pd.read_json(results / "smoke.json", typ="series")["summary"]
+    ) == 2
+    assert len(pd.read_json(results / "ledger" / "smoke.json", typ="series")["runs"]) == 8  # every evaluation of every run
 
     # Resuming: nothing is rerun while every run is finished
     capsys.readouterr()
@@ -152,15 +157,16 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
     assert "4 of 4 runs finished already" in capsys.readouterr().out
     assert len(list(log_root.glob("smoke/*/*/MinAtar-Breakout-v1_*"))) == 4
 
-    # Another machine, without the logs: the runs recorded in the committed json count as finished and stay in the
-    # report, unless their settings (arguments or hyperparameter entry) changed since
+    # Another machine, without the logs: the runs recorded in the committed ledger count as finished and stay in the
+    # report, unless their settings (arguments or hyperparameter entry) changed since; the report itself is not read
     elsewhere = tmp_path / "clone-results"
-    subprocess.run(["cp", "-r", str(results), str(elsewhere)], check=True)
+    (elsewhere / "ledger").mkdir(parents=True)
+    subprocess.run(["cp", str(results / "ledger" / "smoke.json"), str(elsewhere / "ledger")], check=True)
     no_logs = tmp_path / "clone-logs"
     assert learning.missing_runs(SMOKE, "smoke", no_logs, elsewhere, runs) == []
     learning.write_report(SMOKE, "smoke", no_logs, elsewhere)
     clone_report = (elsewhere / "smoke.md").read_text()
-    assert "Of these, 4 are recorded in this report's json by an earlier machine" in clone_report
+    assert "Of these, 4 are recorded in the ledger `ledger/smoke.json` by an earlier machine" in clone_report
     assert [line for line in clone_report.splitlines() if line.startswith("| ")] == [
         line for line in report.splitlines() if line.startswith("| ")
     ]
@@ -270,7 +276,7 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
 
     restart = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     print(restart.stdout[-2000:], restart.stderr[-2000:])
-    assert restart.returncode == 0 and "3 of 4 runs finished already (in the logs or the report), 1 to run" in restart.stdout
+    assert restart.returncode == 0 and "3 of 4 runs finished already (in the logs or the ledger), 1 to run" in restart.stdout
     assert "removing the unfinished attempt" in restart.stdout  # the second killed attempt
     for run in learning.grid_runs(SMOKE):
         ray_run, unfinished = learning.find_attempts(SMOKE, run, log_root, "smoke")
