@@ -172,7 +172,7 @@ import rl_zoo3.enjoy, rl_zoo3.record_video, rl_zoo3.train
 import rl_zoo3.plots.all_plots
 
 import sb3_arq.enjoy, sb3_arq.plots, sb3_arq.record_video, sb3_arq.train
-import sb3_arq.plots, sb3_arq.zoo.best_params, sb3_arq.zoo.exp_manager, sb3_arq.zoo.sampler
+import sb3_arq.zoo.best_params, sb3_arq.zoo.exp_manager, sb3_arq.zoo.sampler
 import sb3_arq.envs
 
 gym.make("MinAtar/Breakout-v1").reset(seed=0)
