@@ -22,6 +22,7 @@ from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
 
 from sb3_arq import ARQ
 from sb3_arq.arq import guards
+from sb3_arq.arq.statistics import UpdateStatistics
 from tests.helpers import SMALL, small_model, zoo_env
 
 
@@ -126,7 +127,7 @@ def test_divergence_names_the_likely_cause():
     stats = np.zeros((1, 3 * 3 + 2))
     stats[0, 1], stats[0, -2:] = np.inf, 1.0  # cell 1's loss, finite inputs
     with pytest.raises(ValueError, match=r"cell 1's loss became inf at update \d+; the cell diverged: lower learning_rate"):
-        guards.check_training(stats, 3, model._n_updates)
+        guards.check_training(UpdateStatistics(stats, 3), model._n_updates)
 
 
 def test_dict_observations_say_what_to_wrap_the_env_in():
@@ -432,7 +433,7 @@ def test_a_nan_observation_reached_through_a_context_window_is_named():
     assert np.isnan(buffer.observations[10]).all() and buffer.context_size == 3
     _, stats = model._cell_losses(buffer.samples_at(np.array([12]), np.array([0])))
     with pytest.raises(ValueError, match=r"became nan at update \d+; the sampled observations contain NaN or inf"):
-        guards.check_training(stats[None].cpu().numpy(), len(model.q_net.cells), model._n_updates)
+        guards.check_training(UpdateStatistics(stats[None].cpu().numpy(), len(model.q_net.cells)), model._n_updates)
 
 
 class RaiseOnceEnv(gym.Env):

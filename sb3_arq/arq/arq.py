@@ -18,6 +18,7 @@ from sb3_arq.arq.buffers import ContextReplayBuffer, ContextReplayBufferSamples
 from sb3_arq.arq.files import SafeFiles
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
+from sb3_arq.arq.statistics import UpdateStatistics
 from sb3_arq.common.cuda_graph import CapturedUpdate
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
@@ -254,9 +255,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         The learning rule for every cell l (docs/algorithm.md, "4. Learning rule"): its own double-Q TD target and MSE
         loss. Cell l's loss depends on cell l's parameters only (its inputs are detached).
 
-        :return: The losses, and the update's statistics, one row: every cell's loss, its mean Q of the taken actions,
-            its largest |TD target| over the largest |Q| it can represent (``LocalCell.q_bound``), then whether the
-            batch's rewards and observations were all finite.
+        :return: The losses, and the update's statistics (``UpdateStatistics.row``).
         """
         obs = self.policy.flatten_obs(data.observations)
         next_obs = self.policy.flatten_obs(data.next_observations)
@@ -279,8 +278,9 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             finite_obs = th.isfinite(obs).all() & th.isfinite(next_obs).all()
             if data.context_observations is not None:  # an observation may reach the batch through a window only
                 finite_obs = finite_obs & th.isfinite(data.context_observations).all()
-            finite = [th.isfinite(data.rewards).all(), finite_obs]
-            stats = th.stack([*losses, *(q.mean() for q in q_values), *scales, *finite]).detach()
+            stats = UpdateStatistics.row(
+                losses, [q.mean() for q in q_values], scales, th.isfinite(data.rewards).all(), finite_obs
+            )
         return losses, stats
 
     def _update(self, cell_losses: Callable, batch_size: int) -> th.Tensor:
@@ -311,18 +311,17 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         self._update_learning_rate(self.policy.optimizer)
         # A captured update returns its statistics in the graph's memory, which the next replay overwrites: copies.
         stats = [self._update_step(batch_size).clone() for _ in range(gradient_steps)]
-        stats = th.stack(stats).cpu().numpy()  # one device sync per train() call: (gradient_steps, statistics)
         n_cells = len(self.q_net.cells)
-        guards.check_training(stats, n_cells, self._n_updates)
+        stats = UpdateStatistics(th.stack(stats).cpu().numpy(), n_cells)  # one device sync per train() call
+        guards.check_training(stats, self._n_updates)
         if not self._warned_reward_scale:
-            self._warned_reward_scale = guards.warn_target_scale(stats, n_cells)
+            self._warned_reward_scale = guards.warn_target_scale(stats)
         self._n_updates += gradient_steps
-        means = stats.mean(axis=0)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", means[:n_cells].mean())
-        for level in range(n_cells):
-            self.logger.record(f"train/loss_cell{level}", means[level])
-            self.logger.record(f"train/q_cell{level}", means[n_cells + level])
+        self.logger.record("train/loss", stats.losses.mean())
+        for level, (loss, q_mean) in enumerate(zip(stats.losses.mean(axis=0), stats.q_means.mean(axis=0), strict=True)):
+            self.logger.record(f"train/loss_cell{level}", loss)
+            self.logger.record(f"train/q_cell{level}", q_mean)
 
     def predict(
         self,

@@ -5,19 +5,18 @@ and non-finite training statistics.
 """
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import TrainFreq
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
+from sb3_arq.arq.statistics import UpdateStatistics
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
-
-if TYPE_CHECKING:
-    from sb3_arq.arq.arq import ARQ
 
 # Warn when a TD target exceeds the largest Q a cell can represent by this factor
 TARGET_SCALE_WARNING = 10.0
@@ -33,7 +32,7 @@ def check_policy_name(policy_name: str) -> None:
         )
 
 
-def check_arguments(model: "ARQ") -> None:
+def check_arguments(model: OffPolicyAlgorithm) -> None:
     """Refuse the constructor arguments of ``model`` that would fail later or train silently into NaN."""
     if not (isinstance(model.policy_class, type) and issubclass(model.policy_class, ARQPolicy)):
         raise ValueError(f"ARQ needs an ARQPolicy, got {model.policy_class!r}: is this file an ARQ model?")
@@ -130,7 +129,7 @@ def check_saved_policy(policy: ARQPolicy, params: dict[str, dict[str, th.Tensor]
     )
 
 
-def check_replay_buffer(model: "ARQ", buffer: Any) -> None:
+def check_replay_buffer(model: OffPolicyAlgorithm, buffer: Any) -> None:
     """Refuse a loaded replay buffer that is not a ``ContextReplayBuffer`` fitting ``model``, saying what differs."""
     if not isinstance(buffer, ContextReplayBuffer):
         raise ValueError(
@@ -157,39 +156,36 @@ def check_replay_buffer(model: "ARQ", buffer: Any) -> None:
         )
 
 
-def check_training(stats: np.ndarray, n_cells: int, n_updates: int) -> None:
+def check_training(stats: UpdateStatistics, n_updates: int) -> None:
     """
     Stop at a non-finite loss or Q, saying which cell, at which update and the likely cause.
 
-    :param stats: One row per update of this ``train()`` call, the columns of ``ARQ._cell_losses``: every cell's loss,
-        its mean Q, its target scale, then whether the batch's rewards and observations were all finite.
-    :param n_cells: Number of cells.
+    :param stats: The statistics of this ``train()`` call's updates.
     :param n_updates: Updates before this ``train()`` call.
     """
-    bad = ~np.isfinite(stats[:, : 2 * n_cells])
-    if not bad.any():
-        return
-    step, column = np.argwhere(bad)[0]
-    rewards_finite, obs_finite = stats[step, 3 * n_cells :]
-    if not obs_finite:
-        cause = "the sampled observations contain NaN or inf: check the env (and VecNormalize's statistics)"
-    elif not rewards_finite:
-        cause = "the sampled rewards contain NaN or inf: check the env's rewards"
-    else:
-        cause = "the cell diverged: lower learning_rate or max_grad_norm, or scale the rewards"
-    raise ValueError(
-        f"ARQ stopped: cell {column % n_cells}'s {'loss' if column < n_cells else 'Q'} became {stats[step, column]} at "
-        f"update {n_updates + step + 1}; {cause}. The cells' parameters may be non-finite from this update on: reload "
-        "a saved model to go on."
-    )
+    for name, values in (("loss", stats.losses), ("Q", stats.q_means)):
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            continue
+        step, cell = np.argwhere(bad)[0]
+        if not stats.finite_observations[step]:
+            cause = "the sampled observations contain NaN or inf: check the env (and VecNormalize's statistics)"
+        elif not stats.finite_rewards[step]:
+            cause = "the sampled rewards contain NaN or inf: check the env's rewards"
+        else:
+            cause = "the cell diverged: lower learning_rate or max_grad_norm, or scale the rewards"
+        raise ValueError(
+            f"ARQ stopped: cell {cell}'s {name} became {values[step, cell]} at update {n_updates + step + 1}; {cause}. The "
+            "cells' parameters may be non-finite from this update on: reload a saved model to go on."
+        )
 
 
-def warn_target_scale(stats: np.ndarray, n_cells: int) -> bool:
+def warn_target_scale(stats: UpdateStatistics) -> bool:
     """
-    Warn when the TD targets of this ``train()`` call (``stats`` as in ``check_training``) are far beyond what the cells
-    can represent; return whether it warned.
+    Warn when the TD targets of this ``train()`` call are far beyond what the cells can represent; return whether it
+    warned.
     """
-    scale = stats[:, 2 * n_cells : 3 * n_cells].max()
+    scale = stats.target_scales.max()
     if scale <= TARGET_SCALE_WARNING:
         return False
     warnings.warn(
