@@ -7,6 +7,7 @@ cases run against ARQ as well (tests/upstream, docs/testing.md); these are the p
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
@@ -134,3 +135,12 @@ def test_a_loaded_model_goes_on_without_a_reset(tmp_path, connections, graph_act
     model.set_env(DummyVecEnv([lambda: gym.make("CartPole-v1")] * 2))
     model.learn(40, reset_num_timesteps=False)
     assert model.num_timesteps == 160
+
+
+def test_a_file_with_another_optimizer_layout_is_refused_clearly(tmp_path):
+    """SB3's DQN loads files whose optimizer is one torch optimizer (before SB3 2.4); ARQ has one per cell: a clear error."""
+    model = ARQ("MlpPolicy", "CartPole-v1", policy_kwargs=SMALL_NET, **SMALL)
+    model.policy.optimizer = th.optim.Adam(model.policy.parameters())
+    model.save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match="optimizer state is not ARQ's"):
+        ARQ.load(tmp_path / "model.zip")

@@ -43,6 +43,11 @@ class CellOptimizers:
         Load every cell's optimizer state (``strict`` is accepted for SB3's loader, which passes it to modules). Whether
         an optimizer is capturable stays this one's: it says where the optimizer runs (a CUDA graph), not what it learnt.
         """
+        if "cells" not in state_dict:
+            raise ValueError(
+                "The saved optimizer state is not ARQ's (one optimizer per cell): was the file saved by another algorithm, "
+                "or with policy.optimizer replaced?"
+            )
         if len(state_dict["cells"]) != len(self.optimizers):
             raise ValueError(
                 f"the saved optimizer state is for {len(state_dict['cells'])} cell(s), this policy has {len(self.optimizers)}"
