@@ -346,7 +346,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         infos: list[dict[str, Any]],
     ) -> None:
         if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q:
-            self._warned_negative_reward = guards.warn_negative_reward(reward)
+            self._warned_negative_reward = guards.warn_negative_reward(reward, self.gamma)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._last_episode_starts = dones
         self._step_in_progress = False

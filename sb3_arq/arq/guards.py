@@ -14,6 +14,7 @@ from stable_baselines3.common.type_aliases import TrainFreq
 
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
+from sb3_arq.common.callers import user_stacklevel
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ def check_arguments(model: "ARQ") -> None:
     if not isinstance(model.action_space, spaces.Discrete):
         raise ValueError(
             f"ARQ needs a Discrete action space, got {model.action_space}. Discretise a Box action space with "
-            "sb3_arq.envs.BangBangWrapper (every corner of the box)."
+            "sb3_arq.envs.BangBangWrapper (every corner of the box): ARQ('MlpPolicy', BangBangWrapper(env)), or under "
+            "rl-zoo3 in the env's entry of the hyperparameter file, `env_wrapper: [sb3_arq.envs.BangBangWrapper]` (after "
+            "sb3_arq.envs.FlattenDictObservation for a Dict observation, as the dm_control entries of "
+            "hyperparams/arq.yml)."
         )
     if isinstance(model.observation_space, spaces.Dict):
         raise ValueError(
@@ -92,7 +96,7 @@ def check_arguments(model: "ARQ") -> None:
             "The number of environments used is greater than the target network update interval "
             f"({model.n_envs} > {model.target_update_interval}), therefore the target cells will be updated after each "
             f"call to env.step() which corresponds to {model.n_envs} steps (SB3's DQN warning).",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -196,19 +200,30 @@ def warn_target_scale(stats: np.ndarray, n_cells: int) -> bool:
         f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, as |tanh| <= "
         "1): the cells cannot fit them. Scale the rewards down, e.g. with VecNormalize(env, norm_obs=False, "
         "norm_reward=True) or a reward wrapper such as sb3_arq.envs.ShiftReward(env, shift, gamma, scale).",
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return True
 
 
-def warn_negative_reward(reward: np.ndarray) -> bool:
-    """Warn when a reward is negative (an ARQ cell's Q is a goodness >= 0); return whether it warned."""
+def warn_negative_reward(reward: np.ndarray, gamma: float) -> bool:
+    """
+    Warn when a reward is negative (an ARQ cell's Q is a goodness >= 0), saying how to shift and scale the rewards;
+    return whether it warned.
+
+    :param reward: The rewards of one env step (one per env).
+    :param gamma: The model's discount factor (``ShiftReward`` needs the same).
+    """
     if not np.any(reward < 0):
         return False
     warnings.warn(
-        "ARQ received a negative reward: the Q-values of its cells are goodness values >= 0 and cannot represent "
-        "negative returns. Wrap the env in sb3_arq.envs.ShiftReward(env, shift, gamma), which makes the rewards >= 0 "
-        'and keeps the optimal policy (README, "Negative rewards").',
-        stacklevel=4,
+        f"ARQ received a negative reward ({np.min(reward):g}): the Q-values of its cells are goodness values >= 0 and "
+        f"cannot represent negative returns. Wrap the env in sb3_arq.envs.ShiftReward(env, shift, gamma={gamma:g}, "
+        "scale), which makes the rewards >= 0 and keeps the optimal policy: shift = minus the smallest reward the env "
+        "can give (the low end of its reward range: 1 for -1 per step), gamma = the model's gamma, and scale > 0 to "
+        "bring the shifted returns near what the cells' Q spans (a few units at width 64): hyperparams/arq.yml's "
+        "classic-control entries use scale 0.1, e.g. Acrobot-v1's ShiftReward(env, shift=1.0, gamma=0.99, scale=0.1). "
+        "Under rl-zoo3, in the env's entry: `env_wrapper: [{sb3_arq.envs.ShiftReward: {shift: 1.0, gamma: 0.99, "
+        'scale: 0.1}}]` (README, "Negative rewards").',
+        stacklevel=user_stacklevel(),
     )
     return True

@@ -12,6 +12,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from sb3_arq.arq.cells import CELLS, CellSpec, action_codes, cell_class
 from sb3_arq.arq.stack import CellStack, Context, StackSpec
+from sb3_arq.common.callers import user_stacklevel
+from sb3_arq.common.checks import check_net_arch
 
 
 class CellOptimizers:
@@ -164,6 +166,7 @@ class ARQPolicy(BasePolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
+        check_net_arch(net_arch)
         if net_arch is None:
             net_arch = [400, 200, 200]
         if not isinstance(action_space, spaces.Discrete):
@@ -336,7 +339,7 @@ class ARQPolicy(BasePolicy):
                 "episode's first step, and acts worse. Pass the state back, as for SB3's recurrent policies: "
                 "`action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=True)`, "
                 "with state=None and episode_start True at the start of each episode (evaluate_policy does this).",
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
             self._warned_predict_habit = True
 
