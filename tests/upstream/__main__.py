@@ -67,7 +67,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, help="where to download and unpack (default: a temporary directory)")
     args, pytest_args = parser.parse_known_args()
-    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="sb3_arq_upstream_"))
+    if args.work_dir is not None:
+        return run_suites(args.work_dir, pytest_args)
+    with tempfile.TemporaryDirectory(prefix="sb3_arq_upstream_") as work_dir:
+        return run_suites(Path(work_dir), pytest_args)
+
+
+def run_suites(work_dir: Path, pytest_args: list[str]) -> int:
+    """
+    Run every suite of ``SUITES``.
+
+    :param work_dir: Where the source archives are downloaded and unpacked.
+    :param pytest_args: Further arguments of each pytest run.
+    :return: The first non-zero pytest exit code, else 0.
+    """
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])  # rl-zoo3's `python`
