@@ -363,7 +363,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         infos: list[dict[str, Any]],
     ) -> None:
         if not self._warned_negative_reward and self.policy.cell_class.nonnegative_q:
-            self._warned_negative_reward = guards.warn_negative_reward(reward, self.reward_shift)
+            self._warned_negative_reward = guards.warn_negative_reward(reward, self.reward_shift, self.reward_scale)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._last_episode_starts = dones
         self._step_in_progress = False
@@ -377,9 +377,13 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
         if reset_num_timesteps or self._last_obs is None:
-            # The env is about to be reset: the episodes in progress end here, and so do their contexts. The acting path
-            # is chosen here, once per env: ActingGraph (captured as a CUDA graph on CUDA) or EagerActing.
+            # The env is about to be reset: the episodes in progress end here, and so do their contexts.
             self.replay_buffer.truncate_last_trajectory()
+            self._actor = None
+        if self._actor is None:
+            # The acting path, chosen once per env: ActingGraph (captured as a CUDA graph on CUDA) or EagerActing. A loaded
+            # model that goes on without a reset (load or set_env with force_reset=False) gets its actor here too: the
+            # contexts of its episodes in progress start from zero (a context is not saved).
             if self.graph_acting:
                 self._actor = ActingGraph(self.policy, self.n_envs, capture=self.device.type == "cuda")
             else:

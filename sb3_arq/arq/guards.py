@@ -16,6 +16,7 @@ from stable_baselines3.common.type_aliases import TrainFreq
 from sb3_arq.arq.buffers import ContextReplayBuffer, DeviceContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
 from sb3_arq.arq.statistics import UpdateStatistics
+from sb3_arq.common.callers import user_stacklevel
 from sb3_arq.common.checks import check_int, check_number, check_train_freq
 
 # Warn when a TD target exceeds the largest Q a cell can represent by this factor
@@ -39,7 +40,10 @@ def check_arguments(model: OffPolicyAlgorithm) -> None:
     if not isinstance(model.action_space, spaces.Discrete):
         raise ValueError(
             f"ARQ needs a Discrete action space, got {model.action_space}. Discretise a Box action space with "
-            "sb3_arq.envs.BangBangWrapper (every corner of the box)."
+            "sb3_arq.envs.BangBangWrapper (every corner of the box): ARQ('MlpPolicy', BangBangWrapper(env)), or under "
+            "rl-zoo3 in the env's entry of the hyperparameter file, `env_wrapper: [sb3_arq.envs.BangBangWrapper]` (after "
+            "sb3_arq.envs.FlattenDictObservation for a Dict observation, as the dm_control entries of "
+            "hyperparams/arq.yml)."
         )
     if isinstance(model.observation_space, spaces.Dict):
         raise ValueError(
@@ -91,7 +95,7 @@ def check_arguments(model: OffPolicyAlgorithm) -> None:
             "The number of environments used is greater than the target network update interval "
             f"({model.n_envs} > {model.target_update_interval}), therefore the target cells will be updated after each "
             f"call to env.step() which corresponds to {model.n_envs} steps (SB3's DQN warning).",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -192,25 +196,33 @@ def warn_target_scale(stats: UpdateStatistics) -> bool:
         f"ARQ's TD targets are up to {scale:.0f}x the largest Q its cells can represent (|y_i| <= ||h||_1, as |tanh| <= "
         "1): the cells cannot fit them. Scale the rewards down with ARQ's reward_scale (docs/algorithm.md, \"4. Learning "
         'rule"), or VecNormalize(env, norm_obs=False, norm_reward=True).',
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return True
 
 
-def warn_negative_reward(reward: np.ndarray, shift: float) -> bool:
+def warn_negative_reward(reward: np.ndarray, shift: float, scale: float) -> bool:
     """
-    Warn when a reward plus ARQ's ``reward_shift`` is negative (an ARQ cell's Q is a goodness >= 0); return whether it
-    warned.
+    Warn when a reward plus ARQ's ``reward_shift`` is negative (an ARQ cell's Q is a goodness >= 0), saying how to
+    choose the shift and the scale; return whether it warned.
+
+    :param reward: The rewards of one env step (one per env).
+    :param shift: ARQ's ``reward_shift``.
+    :param scale: ARQ's ``reward_scale``.
     """
     if not np.any(reward + shift < 0):
         return False
     warnings.warn(
         f"ARQ received a reward of {np.min(reward):g}, below zero after reward_shift={shift:g}: the Q-values of its "
-        "cells are goodness values >= 0 and cannot represent negative returns. Set ARQ's reward_shift to at least minus "
-        "the env's smallest reward per step (e.g. reward_shift=1.0 for -1 per step): ARQ adds it to every reward, and "
-        "at a termination the shift of the steps after the end, so the optimal policy is unchanged; reward_scale "
-        'then keeps the returns within what the cells represent (docs/algorithm.md, "4. Learning rule").',
-        stacklevel=4,
+        "cells are goodness values >= 0 and cannot represent negative returns. Set ARQ's reward_shift to minus the "
+        "smallest reward the env can give per step (the low end of its reward range: 1.0 for -1 per step): ARQ adds "
+        "it to every reward, and at a termination the discounted shift of the steps after the end, so the optimal "
+        f"policy is unchanged. reward_scale (now {scale:g}) then brings the shifted returns, about "
+        "reward_scale * (max reward + shift) / (1 - gamma), within what the cells' Q spans (10 or less): "
+        "hyperparams/arq.yml's classic-control entries use 0.1, e.g. Acrobot-v1's ARQ(..., reward_shift=1.0, "
+        "reward_scale=0.1); under rl-zoo3, the keys `reward_shift: 1.0` and `reward_scale: 0.1` of the env's entry "
+        '(docs/algorithm.md, "4. Learning rule").',
+        stacklevel=user_stacklevel(),
     )
     return True
 
@@ -222,5 +234,5 @@ def warn_no_update(total_timesteps: int, num_timesteps: int, learning_starts: in
             f"learn() will stop at {total_timesteps} env steps (from {num_timesteps}), not after learning_starts="
             f"{learning_starts}: every action will be random and no update will happen. Learn for more steps or lower "
             "learning_starts.",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )

@@ -12,6 +12,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from sb3_arq.arq.cells import CELLS, CellSpec, action_codes, cell_class
 from sb3_arq.arq.stack import CellStack, Context, StackSpec
+from sb3_arq.common.callers import user_stacklevel
+from sb3_arq.common.checks import check_net_arch
 
 
 class CellOptimizers:
@@ -43,6 +45,11 @@ class CellOptimizers:
         Load every cell's optimizer state (``strict`` is accepted for SB3's loader, which passes it to modules). Whether
         an optimizer is capturable stays this one's: it says where the optimizer runs (a CUDA graph), not what it learnt.
         """
+        if "cells" not in state_dict:
+            raise ValueError(
+                "The saved optimizer state is not ARQ's (one optimizer per cell): was the file saved by another algorithm, "
+                "or with policy.optimizer replaced?"
+            )
         if len(state_dict["cells"]) != len(self.optimizers):
             raise ValueError(
                 f"the saved optimizer state is for {len(state_dict['cells'])} cell(s), this policy has {len(self.optimizers)}"
@@ -162,6 +169,7 @@ class ARQPolicy(BasePolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
+        check_net_arch(net_arch)
         if net_arch is None:
             net_arch = [64, 64]
         if not isinstance(action_space, spaces.Discrete):
@@ -334,7 +342,7 @@ class ARQPolicy(BasePolicy):
                 "episode's first step, and acts worse. Pass the state back, as for SB3's recurrent policies: "
                 "`action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=True)`, "
                 "with state=None and episode_start True at the start of each episode (evaluate_policy does this).",
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
             self._warned_predict_habit = True
 

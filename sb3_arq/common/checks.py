@@ -35,3 +35,18 @@ def check_train_freq(value) -> None:
             raise ValueError(f'train_freq must be an int >= 1 or a tuple (n, "step" | "episode"), got {value!r}')
         value = value[0]
     check_int("train_freq", value, 1)
+
+
+def check_net_arch(value) -> None:
+    """``net_arch`` of ARQ's policy: None (the default) or a non-empty list of positive ints, one width per cell."""
+    if value is None:
+        return
+    valid = "a list of ints, one width per cell, bottom to top (e.g. net_arch=[64, 64] for two cells of width 64)"
+    if isinstance(value, dict):
+        raise ValueError(
+            f"net_arch must be {valid}, got the dict {value!r}: ARQ has one stack of cells that acts and learns, not "
+            "separate networks as SB3's dict(pi=..., qf=...) or dict(pi=..., vf=...) describe"
+        )
+    widths = list(value) if isinstance(value, (list, tuple)) else None
+    if not widths or not all(isinstance(w, numbers.Integral) and not isinstance(w, bool) and w > 0 for w in widths):
+        raise ValueError(f"net_arch must be {valid}, got {value!r}")
