@@ -30,23 +30,43 @@ RESULTS = Path(__file__).parent / "results"
 # The published sizes (docs/algorithm.md, "10. Published settings"), CPU ones, and the classic-control entries' sizes
 # (hyperparams/arq.yml). "policy_kwargs" and "kwargs" (ARQ's) are added to make_arq's; "net_arch" or "batch_size" None:
 # ARQ's default.
+PUBLISHED_CELLS = {"n_heads": 8, "recurrent_connections": True, "forward_connections": True}  # and context_size 10
 CONFIGS = {
-    "breakout": {"name": "MinAtar Breakout", "env": "MinAtar/Breakout-v1", "net_arch": [400, 200, 200], "batch_size": 512},
-    "seaquest": {"name": "MinAtar Seaquest", "env": "MinAtar/Seaquest-v1", "net_arch": [400, 200, 200], "batch_size": 512},
+    "breakout": {
+        "name": "MinAtar Breakout",
+        "env": "MinAtar/Breakout-v1",
+        "net_arch": [400, 200, 200],
+        "batch_size": 512,
+        "policy_kwargs": PUBLISHED_CELLS,
+    },
+    "seaquest": {
+        "name": "MinAtar Seaquest",
+        "env": "MinAtar/Seaquest-v1",
+        "net_arch": [400, 200, 200],
+        "batch_size": 512,
+        "policy_kwargs": PUBLISHED_CELLS,
+    },
     "walker": {
         "name": "DMC walker-walk",
         "env": "dm_control/walker-walk-v0",
         "net_arch": [128, 96, 96],
         "batch_size": 512,
         "action_encoding": "binary",  # the +-1 code of the bang-bang actions
+        "policy_kwargs": PUBLISHED_CELLS,
     },
-    "small": {"name": "small (CPU)", "env": "MinAtar/Breakout-v1", "net_arch": [64, 64, 64], "batch_size": 64},
+    "small": {
+        "name": "small (CPU)",
+        "env": "MinAtar/Breakout-v1",
+        "net_arch": [64, 64, 64],
+        "batch_size": 64,
+        "policy_kwargs": PUBLISHED_CELLS,
+    },
     "minatar-cpu": {
         "name": "MinAtar Breakout, CPU size",
         "env": "MinAtar/Breakout-v1",
         "net_arch": [64, 64, 64],
         "batch_size": 32,
-        "kwargs": {"context_size": 10},
+        "policy_kwargs": PUBLISHED_CELLS,
     },
     "cartpole": {
         "name": "CartPole-v1 entry",
@@ -60,7 +80,7 @@ CONFIGS = {
         "env": "Acrobot-v1",
         "net_arch": [64, 64],
         "batch_size": 32,
-        "policy_kwargs": {"recurrent_connections": False, "forward_connections": False},
+        "policy_kwargs": {"n_heads": 8, "recurrent_connections": False, "forward_connections": False},
     },
     "defaults": {"name": "CartPole-v1, ARQ's defaults", "env": "CartPole-v1", "net_arch": None, "batch_size": None},
 }

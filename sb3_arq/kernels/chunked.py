@@ -5,7 +5,7 @@ backward pass. The CPU path of ``tanh_product`` and the oracle of the Triton ker
 
 import torch as th
 
-from sb3_arq.kernels.dense import sigmoid_2m
+from sb3_arq.kernels.dense import sigmoid_2m_t
 
 # Memory budget of one chunk's R x d matrices (the backward pass holds one such buffer at a time). On CPU, 16 MiB was
 # the fastest budget with 2 threads, 0.88x the dense path's time (1 MiB: 1.66x, many small multi-threaded ops); with
@@ -53,8 +53,8 @@ def chunked_forward(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor, chunk_bytes: i
     """
     y = z1c.new_empty((z1c.shape[0], z2n.shape[-1]))
     for rows in _chunks(z1c, z2n, chunk_bytes):
-        s = sigmoid_2m(z1c[rows], z2n[rows])
-        y[rows] = 2 * th.bmm(h[rows].unsqueeze(1), s.transpose(1, 2)).squeeze(1) - h[rows].sum(dim=1, keepdim=True)
+        s_t = sigmoid_2m_t(z1c[rows], z2n[rows])  # (b, d, R)
+        y[rows] = 2 * th.bmm(h[rows].unsqueeze(1), s_t).squeeze(1) - h[rows].sum(dim=1, keepdim=True)
     return y
 
 
@@ -76,9 +76,9 @@ def chunked_backward(
     d_z1c, d_z2n, d_h = th.empty_like(z1c), th.empty_like(z2n), th.empty_like(h)
     for rows in _chunks(z1c, z2n, chunk_bytes):
         g = grad[rows]  # (b, R)
-        s = sigmoid_2m(z1c[rows], z2n[rows])
-        d_h[rows] = 2 * th.bmm(g.unsqueeze(1), s).squeeze(1) - g.sum(dim=1, keepdim=True)
-        d_m = th.addcmul(s, s, s, value=-1.0).mul_(4 * g.unsqueeze(-1)).mul_(h[rows].unsqueeze(1))  # 4 S (1 - S) g h^T
-        d_z2n[rows] = th.bmm(z1c[rows], d_m.transpose(1, 2))
-        d_z1c[rows] = th.bmm(z2n[rows], d_m)
+        s_t = sigmoid_2m_t(z1c[rows], z2n[rows])  # (b, d, R)
+        d_h[rows] = 2 * th.bmm(g.unsqueeze(1), s_t.transpose(1, 2)).squeeze(1) - g.sum(dim=1, keepdim=True)
+        d_m_t = th.addcmul(s_t, s_t, s_t, value=-1.0).mul_(4 * g.unsqueeze(1)).mul_(h[rows].unsqueeze(-1))  # dM^T
+        d_z2n[rows] = th.bmm(z1c[rows], d_m_t)
+        d_z1c[rows] = th.bmm(z2n[rows], d_m_t.transpose(1, 2))
     return d_z1c, d_z2n, d_h
