@@ -4,21 +4,14 @@ import os
 import site
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
-import yaml
-from rl_zoo3.utils import get_wrapper_class, linear_schedule
-from stable_baselines3.common.monitor import Monitor
 
 import sb3_arq
 from sb3_arq import ARQ
 from sb3_arq.arq.cells import CELLS, GOODNESS
-from sb3_arq.zoo import hyperparams_path
-from sb3_arq.zoo.sampler import initial_learning_rate
 
 # Directory that the tested sb3_arq was imported from (the repository, or site-packages for a regular install)
 SB3_ARQ_IMPORT_ROOT = Path(sb3_arq.__file__).resolve().parents[1]
@@ -62,25 +55,6 @@ def run_python(args: list[str], cwd: Path, check: bool = True, **extra_env: str)
     if check:
         assert result.returncode == 0, f"{args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
-
-
-def zoo_entry(env_id: str) -> tuple[int, Callable[[], gym.Env], dict]:
-    """
-    An entry of the packaged ``hyperparams/arq.yml`` as rl-zoo3 reads it: a ``lin_<value>`` learning rate is a linear
-    schedule from ``value`` to 0, ``policy_kwargs`` a ``dict(...)`` string, ``env_wrapper`` wraps the env inside
-    rl-zoo3's ``Monitor`` (so that episode returns stay in the task's units).
-
-    :param env_id: The entry's env id, e.g. "CartPole-v1".
-    :return: The entry's ``n_timesteps``, a function making its env, and ``ARQ(...)``'s other keyword arguments.
-    """
-    with open(hyperparams_path("arq")) as file:
-        entry = dict(yaml.safe_load(file)[env_id])
-    n_timesteps, _ = int(entry.pop("n_timesteps")), entry.pop("policy")
-    wrapper = get_wrapper_class({"env_wrapper": entry.pop("env_wrapper", None)}) or (lambda env: env)
-    start, linear = initial_learning_rate(entry)
-    entry["learning_rate"] = linear_schedule(start) if linear else start
-    entry["policy_kwargs"] = eval(entry.get("policy_kwargs", "dict()"))
-    return n_timesteps, lambda: wrapper(Monitor(gym.make(env_id))), entry
 
 
 # Every variant the registries define, as policy_kwargs: cell type x action conditioning x goodness (AD: no goodness)

@@ -9,12 +9,13 @@ import pytest
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_arq import ARQ
-from tests.helpers import VARIANTS, zoo_entry
+from sb3_arq.zoo.packaged import entry_settings
+from tests.helpers import VARIANTS
 
 pytestmark = pytest.mark.slow
 
 RANDOM_POLICY_RETURN = 22  # mean return of uniformly random actions on CartPole-v1
-N_TIMESTEPS, MAKE_ENV, CARTPOLE = zoo_entry("CartPole-v1")
+N_TIMESTEPS, MAKE_ENV, CARTPOLE = entry_settings("CartPole-v1")
 
 
 @pytest.mark.parametrize("variant", ["arq-input-rms", "arq-input-msq", "arq-output-std", "ad-output"])

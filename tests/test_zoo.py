@@ -7,6 +7,7 @@ are skipped, with a reason, when it is not.
 """
 
 import configparser
+import inspect
 import shutil
 import subprocess
 import zipfile
@@ -28,10 +29,12 @@ from stable_baselines3 import DQN, SAC
 import sb3_arq
 import sb3_arq.zoo
 from sb3_arq import ARQ
+from sb3_arq.arq.policies import ARQPolicy
 from sb3_arq.baselines import MinAtarCNN
 from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
 from sb3_arq.zoo import hyperparams_path
 from sb3_arq.zoo.exp_manager import ARQExperimentManager
+from sb3_arq.zoo.packaged import entry_settings
 from tests.helpers import CLASSIC_CONTROL_IDS, HOOK_PTH, check_run, requires_hook, run_python, zoo_train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -357,3 +360,19 @@ def test_rl_zoo3_trains_the_variants(tmp_path, policy_kwargs, cell_class):
     model = ARQ.load(check_run(tmp_path, "arq", "MinAtar/Breakout-v1", [600], 1), device="cpu")
     assert type(model.q_net.cells[0]).__name__ == cell_class and model._n_updates > 0
     assert model.policy.goodness == ("msq" if "msq" in policy_kwargs else "std")
+
+
+# Settings that change what is learnt (ARQ's and its policy's), as opposed to how it is computed or logged
+IMPLEMENTATION = {"policy", "env", "replay_buffer_class", "replay_buffer_kwargs", "optimize_memory_usage", "stats_window_size"}
+IMPLEMENTATION |= {"tensorboard_log", "policy_kwargs", "verbose", "seed", "device", "_init_setup_model", "compile_update"}
+IMPLEMENTATION |= {"graph_acting", "graph_update", "compile_cells", "cell_product", "normalize_images", "optimizer_class"}
+IMPLEMENTATION |= {"optimizer_kwargs"}
+
+
+@pytest.mark.parametrize("env_id", ["MinAtar/Breakout-v1", "MinAtar/Seaquest-v1", "dm_control/walker-walk-v0"])
+def test_the_published_entries_list_every_setting(env_id):
+    """ARQ's defaults are CPU-sized, not the paper's: an entry with the paper's settings must not lean on any of them."""
+    _, _, kwargs = entry_settings(env_id)
+    learnt = set(inspect.signature(ARQ).parameters) - IMPLEMENTATION
+    assert learnt - set(kwargs) == set()
+    assert set(ARQPolicy.options) - IMPLEMENTATION - set(kwargs["policy_kwargs"]) == set()

@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from rl_zoo3.utils import linear_schedule
+from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_arq import ARQ
 from sb3_arq.arq.cells import GOODNESS
@@ -176,6 +177,8 @@ def initial_learning_rate(entry: dict[str, Any]) -> tuple[float, bool]:
     :return: The (initial) value, ARQ's default where the entry has none, and whether it is a linear schedule.
     """
     value = entry.get("learning_rate", ARQ_DEFAULTS["learning_rate"])
+    if isinstance(value, LinearSchedule):  # ARQ's default: linear to 0
+        return float(value.start), True
     if isinstance(value, str) and value.startswith("lin_"):
         return float(value[len("lin_") :]), True
     return float(value), False
