@@ -45,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 COST_CONFIGS = ["cartpole", "acrobot", "minatar-cpu", "defaults", "breakout", "walker"]
 GEMM_SIZE = 512
+LARGE_BATCH = 512  # configurations with batches this large time a tenth of --repeats updates (at least 3)
 
 
 def gemm_gflops(repeats: int = 50) -> float:
@@ -83,6 +84,8 @@ def acting_ms(model, obs: np.ndarray, repeats: int) -> float:
 def measure(config: str, repeats: int, compile_update: bool) -> dict:
     """All measurements of one configuration (run in its own process, one torch thread)."""
     th.set_num_threads(1)
+    if (CONFIGS[config]["batch_size"] or 0) >= LARGE_BATCH:  # the published sizes: seconds per update on one core
+        repeats = max(3, repeats // 10)
     rate = gemm_gflops()
     env = make_env(config)
     env_name = CONFIGS[config]["env"] + (" (stand-in)" if isinstance(env, StandInEnv) else "")
@@ -96,6 +99,7 @@ def measure(config: str, repeats: int, compile_update: bool) -> dict:
         "context_size": model.replay_buffer.context_size,
         "batch_size": batch_size,
         "gemm_gflops": rate,
+        "repeats": repeats,
         "arq_params": sum(p.numel() for p in model.q_net.cells.parameters()),
     }
     result["arq_update_ms"] = median_ms(lambda: model.train(1, batch_size), repeats, "cpu")
@@ -140,8 +144,9 @@ def markdown(report: dict) -> str:
     lines = [
         *markdown_header("Cost on one CPU core", report),
         f"torch {report['torch']}, 1 torch thread, {PREFILL} transitions prefilled, medians of {report['repeats']} "
-        f"updates and {10 * report['repeats']} acting steps after a warm-up. Floor: the update's matrix-multiply FLOPs "
-        f"(torch's FlopCounterMode; ARQ's products in their dense form) over this core's float32 "
+        f"updates (a tenth, at least 3, at batch {LARGE_BATCH}) and ten times as many acting steps after a warm-up. "
+        "Floor: the update's matrix-multiply FLOPs (torch's FlopCounterMode; ARQ's products in their dense form) over "
+        "this core's float32 "
         f"{GEMM_SIZE}x{GEMM_SIZE}x{GEMM_SIZE} GEMM rate, measured in the same process. DQN: SB3's DQN with the same "
         "widths, batch, observations and actions. A stand-in env has random observations of the task's sizes (its "
         "simulator is not installed there).",

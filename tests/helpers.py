@@ -71,6 +71,7 @@ VARIANTS = {
 # Small settings: a few steps of CartPole reach the first updates in seconds
 # Connections through time on (ARQ's defaults have them off), so that every test of a small model exercises the context
 SMALL = {
+    "learning_rate": 1e-4,  # constant (ARQ's default decays to 0 over the run: these tests train past the end of learn())
     "learning_starts": 200,
     "batch_size": 16,
     "context_size": 3,

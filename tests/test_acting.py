@@ -15,7 +15,13 @@ def test_acting_graph_gives_predicts_greedy_actions_and_contexts(env_id):
     """With epsilon 0, two envs through several episode starts: the actions and contexts of predict carrying its state."""
     register_env_family(env_id)
     env = make_vec_env(env_id, n_envs=2, seed=0)
-    model = ARQ("MlpPolicy", env, policy_kwargs={"net_arch": [8, 6, 5]}, seed=0, device="cpu")
+    model = ARQ(
+        "MlpPolicy",
+        env,
+        policy_kwargs={"net_arch": [8, 6, 5], "recurrent_connections": True, "forward_connections": True},
+        seed=0,
+        device="cpu",
+    )
     actor = ActingGraph(model.policy, 2, capture=False)
     assert actor.obs.dtype == (th.bool if env_id.startswith("MinAtar") else th.float32)  # stored as the env gives it
     obs, starts, state, n_starts = env.reset(), np.ones(2, dtype=bool), None, 0

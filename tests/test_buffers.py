@@ -97,11 +97,14 @@ def test_truncate_last_trajectory_keeps_the_final_observation_and_separates_epis
     np.testing.assert_array_equal(data.context_observations.numpy()[2, :, 2], [0, 0, 1, 2])
 
 
+WITH_CONTEXT = {"net_arch": [8], "recurrent_connections": True, "forward_connections": True}
+
+
 def test_replay_buffer_save_load_round_trip(tmp_path):
-    model = ARQ("MlpPolicy", "CartPole-v1", learning_starts=1000, context_size=3, policy_kwargs={"net_arch": [8]}, seed=0)
+    model = ARQ("MlpPolicy", "CartPole-v1", learning_starts=1000, context_size=3, policy_kwargs=WITH_CONTEXT, seed=0)
     model.learn(300)
     model.save_replay_buffer(tmp_path / "buffer.pkl")
-    loaded = ARQ("MlpPolicy", "CartPole-v1", learning_starts=1000, context_size=3, policy_kwargs={"net_arch": [8]}, seed=0)
+    loaded = ARQ("MlpPolicy", "CartPole-v1", learning_starts=1000, context_size=3, policy_kwargs=WITH_CONTEXT, seed=0)
     loaded.load_replay_buffer(tmp_path / "buffer.pkl")
     original, restored = model.replay_buffer, loaded.replay_buffer
     assert restored.pos == original.pos == 300 and restored.context_size == 3

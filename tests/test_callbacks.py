@@ -24,7 +24,7 @@ ALGOS = {
         learning_starts=100,
         batch_size=16,
         context_size=3,
-        policy_kwargs={"net_arch": [16, 8]},
+        policy_kwargs={"net_arch": [16, 8], "recurrent_connections": True, "forward_connections": True},
         seed=0,
     ),
 }

@@ -1,19 +1,17 @@
 """
 The classic-control entries of ``hyperparams/arq.yml``, a new user's first commands: ``python -m rl_zoo3.train --algo
 arq --env CartPole-v1`` learns at the entry's own budget; the -1-per-step tasks get rewards >= 0 through the entry's
-``ShiftReward`` while their logged returns stay in the task's units.
+``reward_shift`` while their logged returns stay in the task's units.
 """
 
 import warnings
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
 
 from sb3_arq import ARQ
-from sb3_arq.envs import ShiftReward
 from sb3_arq.zoo import hyperparams_path
 from tests.helpers import CLASSIC_CONTROL_IDS, check_run, requires_hook, zoo_train
 
@@ -27,11 +25,10 @@ def test_classic_control_entries():
         assert params["batch_size"] <= 64 and params["learning_starts"] <= 1000 and params["context_size"] <= 4
         assert params["n_timesteps"] <= 1.2e5
     assert entries["CartPole-v1"]["n_timesteps"] == 50_000  # the budget of test_rl_zoo3_cartpole_learns
-    for env_id in ("Acrobot-v1", "MountainCar-v0"):
-        (wrapper,) = entries[env_id]["env_wrapper"]
-        kwargs = wrapper["sb3_arq.envs.ShiftReward"]
-        # the wrapper's discount is the agent's, so the shift keeps the optimal policy
-        assert kwargs["shift"] == 1.0 and kwargs["gamma"] == entries[env_id]["gamma"]
+    for env_id in ("Acrobot-v1", "MountainCar-v0"):  # -1 per step: shifted to 0 (ARQ's end bonus keeps the optimum)
+        assert entries[env_id]["reward_shift"] == 1.0 and "env_wrapper" not in entries[env_id]
+    for env_id in CLASSIC_CONTROL_IDS:  # rewards x 0.1 inside ARQ: Monitor and the evaluations keep the task's units
+        assert entries[env_id]["reward_scale"] == 0.1
 
 
 # The README's CartPole-v1 command on three seeds: these are runs of the classic grid (same command and evaluations,
@@ -67,10 +64,9 @@ def test_rl_zoo3_acrobot_shifts_rewards(tmp_path):
     assert model.gamma == 0.99
 
 
-def test_negative_rewards_warn_without_the_wrapper_only():
+def test_negative_rewards_warn_without_the_shift_only():
     with pytest.warns(UserWarning, match=NEGATIVE_REWARD_WARNING):
-        ARQ("MlpPolicy", "Acrobot-v1", learning_starts=100, buffer_size=200, device="cpu").learn(20)
-    env = ShiftReward(gym.make("Acrobot-v1"), shift=1.0, gamma=0.99)
+        ARQ("MlpPolicy", "Acrobot-v1", learning_starts=10, buffer_size=200, device="cpu").learn(20)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=NEGATIVE_REWARD_WARNING)
-        ARQ("MlpPolicy", env, learning_starts=100, buffer_size=200, device="cpu").learn(20)
+        ARQ("MlpPolicy", "Acrobot-v1", reward_shift=1.0, learning_starts=10, buffer_size=200, device="cpu").learn(20)

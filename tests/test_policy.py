@@ -11,16 +11,21 @@ from sb3_arq import ARQ
 from sb3_arq.arq.buffers import ContextReplayBuffer
 from sb3_arq.arq.policies import ARQPolicy
 from sb3_arq.naive import naive_q_all, naive_replay, naive_step, naive_window
+from sb3_arq.zoo.packaged import entry_settings
+
+# Connections through time on (ARQ's defaults have them off): the wiring these tests check
+TIME = {"recurrent_connections": True, "forward_connections": True}
 
 
 def make_policy(obs_dim=6, n_actions=3, **kwargs) -> ARQPolicy:
     obs_space = spaces.Box(-1.0, 1.0, (obs_dim,), np.float32)
-    return ARQPolicy(obs_space, spaces.Discrete(n_actions), lambda _: 1e-3, **kwargs)
+    return ARQPolicy(obs_space, spaces.Discrete(n_actions), lambda _: 1e-3, **{**TIME, **kwargs})
 
 
 def test_published_minatar_breakout_size():
     """Published sizes: Breakout's three cells hold 13.64M parameters, 6.82M / 4.09M / 2.73M, each in its own optimizer."""
-    model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=1000, device="cpu")
+    _, _, published = entry_settings("MinAtar/Breakout-v1")
+    model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", buffer_size=1000, device="cpu", policy_kwargs=published["policy_kwargs"])
     per_cell = [
         sum(p.numel() for group in opt.param_groups for p in group["params"]) for opt in model.policy.optimizer.optimizers
     ]
@@ -118,7 +123,7 @@ def test_rebuilt_context_matches_acting_context():
     against the naive per-sample replay.
     """
     context_size, n_steps = 4, 12
-    model = ARQ("MlpPolicy", "CartPole-v1", context_size=context_size, policy_kwargs={"net_arch": [8, 6, 4]}, seed=3)
+    model = ARQ("MlpPolicy", "CartPole-v1", context_size=context_size, policy_kwargs={"net_arch": [8, 6, 4], **TIME}, seed=3)
     env = model.get_env()
     buffer = ContextReplayBuffer(100, env.observation_space, env.action_space, n_envs=1, context_size=context_size)
     obs, state, start, observations, carried = env.reset(), None, np.ones(1, bool), [], []
@@ -162,7 +167,11 @@ def test_rebuilt_next_state_context_equals_acting_context(context_size):
     the online ones) is the context acting made at x_t, one step of the same recursion further.
     """
     model = ARQ(
-        "MlpPolicy", "CartPole-v1", context_size=context_size, learning_starts=10_000, policy_kwargs={"net_arch": [8, 6, 4]}
+        "MlpPolicy",
+        "CartPole-v1",
+        context_size=context_size,
+        learning_starts=10_000,
+        policy_kwargs={"net_arch": [8, 6, 4], **TIME},
     )
     recorder = RecordActingContext()
     model.learn(300, callback=recorder)
@@ -204,7 +213,7 @@ def test_training_time_acting_equals_predict_loop(graph_acting):
         "CartPole-v1",
         learning_starts=10_000,
         graph_acting=graph_acting,
-        policy_kwargs={"net_arch": [8, 4]},
+        policy_kwargs={"net_arch": [8, 4], **TIME},
         seed=0,
     )
     recorder = RecordActingContext()

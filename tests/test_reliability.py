@@ -170,14 +170,14 @@ def test_uint8_images_are_scaled_and_cnn_policy_explains():
 
 
 def test_predict_checks_the_state_it_is_given():
-    small = small_model(policy_kwargs={"net_arch": [8, 8], "n_heads": 2})
+    small = small_model(policy_kwargs={**SMALL["policy_kwargs"], "net_arch": [8, 8]})
     obs = np.zeros((4, 4), np.float32)
     _, state = small.predict(obs)
     with pytest.raises(ValueError, match=r"one array per cell of shapes \[\(2, 8\), \(2, 8\)\] \(n_envs = 2"):
         small.predict(obs[:2], state)
     with pytest.raises(ValueError, match=r"episode_start must have one flag per observation \(4\)"):
         small.predict(obs, state, episode_start=np.array([True, False]))
-    wider = small_model(policy_kwargs={"net_arch": [16, 16], "n_heads": 2})
+    wider = small_model(policy_kwargs={**SMALL["policy_kwargs"], "net_arch": [16, 16]})
     with pytest.raises(ValueError, match=r"shapes \[\(4, 16\), \(4, 16\)\]"):
         wider.predict(obs, state)
     with pytest.raises(ValueError, match=r"got <class 'numpy\.ndarray'>"):

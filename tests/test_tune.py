@@ -56,6 +56,7 @@ TINY_CONF = {
     "CartPole-v1": {
         "n_timesteps": 400,
         "policy": "MlpPolicy",
+        "learning_rate": 1e-3,  # a constant: the searched learning rate stays one (ARQ's default is a linear schedule)
         "learning_starts": 100,
         "buffer_size": 1000,
         "gamma": 0.99,
@@ -112,11 +113,11 @@ def test_search_space_and_converter(monkeypatch):
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(30):
         trial = study.ask()
-        hyperparams = sample_arq_params(trial, 3, 1, {})
+        hyperparams = sample_arq_params(trial, 3, 1, {"entry": {"learning_rate": 1e-4}})
         assert set(trial.params) == {searched.param or name for name, searched in SEARCH_SPACE.items()}
         assert hyperparams == convert_arq_params(trial.params) and set(hyperparams) == set(SEARCHED_ARGUMENTS)
         assert set(hyperparams) | set(hyperparams["policy_kwargs"]) == set(SEARCH_SPACE) | {"policy_kwargs"}
-        # a decade either side of the entry's learning rate (here ARQ's default 1e-4: no entry outside rl-zoo3)
+        # a decade either side of the entry's learning rate (a constant 1e-4 here)
         assert 1e-5 <= hyperparams["learning_rate"] <= 1e-3 and 32 <= hyperparams["batch_size"] <= 1024
         assert hyperparams["policy_kwargs"]["net_arch"] in NET_ARCH_PRESETS.values()
         assert hyperparams["policy_kwargs"]["n_heads"] in (2, 4, 8, 16)

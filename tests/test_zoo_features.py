@@ -172,7 +172,8 @@ def test_n_eval_envs_gives_each_evaluation_env_its_own_context(tmp_path):
     ]
     args = ["--algo", "arq", "--env", "CartPole-v1", "-n", "400", "-f", ".", "--seed", "0", "--num-threads", "1"]
     args += ["--eval-freq", "200", "--eval-episodes", "3", "--n-eval-envs", "2", "-params", "learning_starts:100"]
-    args += ["batch_size:16", "context_size:2", "policy_kwargs:dict(net_arch=[8, 8], n_heads=2)", f"callback:{callback!r}"]
+    args += ["batch_size:16", "context_size:2", "policy_kwargs:dict(net_arch=[8, 8], n_heads=2, recurrent_connections=True)"]
+    args += [f"callback:{callback!r}"]
     result = run_python(["-c", N_EVAL_ENVS_RUN, *args], cwd=tmp_path)
     calls = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("CALLS "))[6:])
     for folder in (tmp_path / "arq" / "CartPole-v1_1", tmp_path / "ours"):  # rl-zoo3's evaluations, then ours

@@ -213,11 +213,11 @@ def warn_negative_reward(reward: np.ndarray, shift: float, scale: float) -> bool
     if not np.any(reward + shift < 0):
         return False
     warnings.warn(
-        f"ARQ received a reward of {np.min(reward):g}, below zero after reward_shift={shift:g}: the Q-values of its "
-        "cells are goodness values >= 0 and cannot represent negative returns. Set ARQ's reward_shift to minus the "
-        "smallest reward the env can give per step (the low end of its reward range: 1.0 for -1 per step): ARQ adds "
-        "it to every reward, and at a termination the discounted shift of the steps after the end, so the optimal "
-        f"policy is unchanged. reward_scale (now {scale:g}) then brings the shifted returns, about "
+        f"ARQ received a negative reward ({np.min(reward):g}, {np.min(reward) + shift:g} after reward_shift={shift:g}): "
+        "the Q-values of its cells are goodness values >= 0 and cannot represent negative returns. Set ARQ's "
+        "reward_shift to minus the smallest reward the env can give per step (the low end of its reward range: 1.0 for "
+        "-1 per step): ARQ adds it to every reward, and at a termination the discounted shift of the steps after the "
+        f"end, so the optimal policy is unchanged. reward_scale (now {scale:g}) then brings the shifted returns, about "
         "reward_scale * (max reward + shift) / (1 - gamma), within what the cells' Q spans (10 or less): "
         "hyperparams/arq.yml's classic-control entries use 0.1, e.g. Acrobot-v1's ARQ(..., reward_shift=1.0, "
         "reward_scale=0.1); under rl-zoo3, the keys `reward_shift: 1.0` and `reward_scale: 0.1` of the env's entry "
