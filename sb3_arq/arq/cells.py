@@ -240,27 +240,26 @@ class ARQCell(LocalCell):
         M   = Z2^T Z1                                         d x d, rank <= H
         y_a = tanh((M - rowmean(M)) / (rowstd(M) + 1e-6)) h,   Q(X, a) = g(y_a)
 
-    X is not tiled over actions: W [X, e(a)] = W_x X + W_e e(a). Arguments: see ``LocalCell``.
+    For every action, X is not tiled over actions: W [X, e(a)] = W_x X + W_e e(a). Arguments: see ``LocalCell``.
     """
 
     def projection_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         size = (self.input_dim + self.codes.shape[1], self.spec.n_heads * self.features_dim)
         return size, size
 
-    def _heads(self, proj: nn.Linear, x: th.Tensor, actions: th.Tensor | None) -> th.Tensor:
-        """W [X, e(a)] as (batch, H, d) for the given actions, or (batch, n_actions, H, d) for all actions."""
+    def _all_actions(self, proj: nn.Linear, x: th.Tensor) -> th.Tensor:
+        """W [X, e(a)] for every action, (batch, n_actions, H, d): X is not tiled, W [X, e(a)] = W_x X + W_e e(a)."""
         weight_x, weight_e = proj.weight.split((self.input_dim, self.codes.shape[1]), dim=1)
         per_action = weight_e.T if self.onehot_codes else F.linear(self.codes, weight_e)  # (n_actions, H*d)
-        if actions is None:
-            z = F.linear(x, weight_x).unsqueeze(1) + per_action
-        else:
-            z = th.addmm(per_action[actions], x, weight_x.T)
-        return z.unflatten(-1, (self.spec.n_heads, self.features_dim))
+        return (F.linear(x, weight_x).unsqueeze(1) + per_action).unflatten(-1, (self.spec.n_heads, self.features_dim))
 
     def q_values(self, x: th.Tensor, h: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
-        z1, z2 = self._heads(self.proj_1, x, actions), self._heads(self.proj_2, x, actions)
-        y = self._product(z1, z2, h if actions is not None else h[:, None, :])
-        return GOODNESS[self.spec.goodness](y)
+        if actions is None:
+            z1, z2, h = self._all_actions(self.proj_1, x), self._all_actions(self.proj_2, x), h[:, None, :]
+        else:  # one action per sample: [X, e(a)] as one input (W's gradient in one piece, not through two slices)
+            xa = th.cat([x, self.codes[actions]], dim=1)
+            z1, z2 = self._project(self.proj_1, xa, self.features_dim), self._project(self.proj_2, xa, self.features_dim)
+        return GOODNESS[self.spec.goodness](self._product(z1, z2, h))
 
 
 class OutputConditionedARQCell(LocalCell):
