@@ -4,16 +4,20 @@ arq --env CartPole-v1`` learns at the entry's own budget; the -1-per-step tasks 
 ``reward_shift`` while their logged returns stay in the task's units.
 """
 
+import re
 import warnings
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 from sb3_arq import ARQ
 from sb3_arq.zoo import hyperparams_path
-from tests.helpers import CLASSIC_CONTROL_IDS, check_run, requires_hook, zoo_train
+from tests.helpers import CLASSIC_CONTROL_IDS, check_run, requires_hook, run_python, zoo_train
 
 NEGATIVE_REWARD_WARNING = "ARQ received a negative reward"
 
@@ -70,3 +74,35 @@ def test_negative_rewards_warn_without_the_shift_only():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=NEGATIVE_REWARD_WARNING)
         ARQ("MlpPolicy", "Acrobot-v1", reward_shift=1.0, learning_starts=10, buffer_size=200, device="cpu").learn(20)
+
+
+@requires_hook
+def test_every_return_a_user_reads_is_in_the_envs_own_units(tmp_path):
+    """
+    CartPole-v1's entry scales the rewards by 0.1 inside ARQ: Monitor, the evaluations, tensorboard, rl-zoo3's enjoy
+    and evaluate_policy on the loaded model all see CartPole's own returns (1 per step: a return is an episode's
+    length), not 0.1 per step.
+    """
+    zoo_train(tmp_path, "arq", "CartPole-v1", 1500, 1500, 3, "--tensorboard-log", str(tmp_path / "tb"))
+    model_path = check_run(tmp_path, "arq", "CartPole-v1", [1500], 3)
+    monitor = np.loadtxt(model_path.parent / "0.monitor.csv", delimiter=",", skiprows=2, usecols=(0, 1), ndmin=2)
+    np.testing.assert_array_equal(monitor[:, 0], monitor[:, 1])  # return r == length l
+    evaluations = np.load(model_path.parent / "evaluations.npz")
+    np.testing.assert_array_equal(evaluations["results"], evaluations["ep_lengths"])
+
+    (event_file,) = (tmp_path / "tb").rglob("events.out.tfevents.*")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(event_file.parent))
+    accumulator.Reload()
+    assert min(event.value for event in accumulator.Scalars("rollout/ep_rew_mean")) >= 8  # an episode lasts >= 8 steps
+
+    args = ["-m", "rl_zoo3.enjoy", "--algo", "arq", "--env", "CartPole-v1", "-f", str(tmp_path), "--no-render"]
+    result = run_python([*args, "-n", "600", "--num-threads", "1"], cwd=tmp_path)
+    enjoyed = [float(value) for value in re.findall(r"Episode Reward: ([\d.]+)", result.stdout)]
+    lengths = [int(value) for value in re.findall(r"Episode Length ([\d]+)", result.stdout)]
+    assert enjoyed and enjoyed == lengths[: len(enjoyed)]
+
+    model = ARQ.load(model_path, device="cpu")
+    returns, lengths = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), 3, return_episode_rewards=True)
+    assert returns == lengths
