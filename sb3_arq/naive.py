@@ -31,7 +31,9 @@ def naive_goodness(y: th.Tensor, goodness: str) -> th.Tensor:
         return th.sqrt(((y - y.mean(dim=-1, keepdim=True)) ** 2).mean(dim=-1))
     if goodness == "rms":
         return th.sqrt((y**2).mean(dim=-1))
-    return (y**2).mean(dim=-1)
+    if goodness == "msq":
+        return (y**2).mean(dim=-1)
+    raise ValueError(f"the naive oracle knows the goodness 'std', 'rms' and 'msq', not {goodness!r}: write its naive form")
 
 
 def naive_q_all(params: dict[str, th.Tensor], x: th.Tensor, codes: th.Tensor, n_heads: int, goodness: str) -> th.Tensor:
