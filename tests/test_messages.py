@@ -90,3 +90,11 @@ def test_the_box_action_error_says_how_to_wrap_in_python_and_in_an_rl_zoo3_entry
     assert isinstance(env.action_space, spaces.Discrete) and env.action_space.n == 2
     with pytest.warns(UserWarning, match="negative reward"):  # Pendulum: rewards <= 0
         assert ARQ("MlpPolicy", env, **SMALL).learn(20).num_timesteps == 20
+
+
+def test_verbose_learn_says_what_the_run_will_do_and_how_to_see_its_time_left(capsys):
+    ARQ("MlpPolicy", "CartPole-v1", verbose=1, **SMALL).learn(20)
+    out = capsys.readouterr().out
+    assert "ARQ: 20 env steps, the first 8 of the run with random actions" in out and "progress_bar=True" in out
+    ARQ("MlpPolicy", "CartPole-v1", **SMALL).learn(20)
+    assert "ARQ:" not in capsys.readouterr().out

@@ -393,6 +393,12 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         guards.warn_no_update(total_timesteps, self.num_timesteps, self.learning_starts)
+        if self.verbose >= 1 and not progress_bar:
+            print(
+                f"ARQ: {total_timesteps - self.num_timesteps} env steps, the first {self.learning_starts} of the run with "
+                "random actions and no update; learn(..., progress_bar=True) (rl-zoo3: --progress) shows the steps per "
+                "second and the time left."
+            )
         self.exploration_rate = self._exploration_rate()  # the first step's epsilon (then _on_step updates it)
         return total_timesteps, callback
 
