@@ -2,9 +2,9 @@
 The cells: layers that each make their own Q estimate (docs/algorithm.md, "1. The cell" and "6. Variants").
 
 One function per step of the cell's equations, and two registries that everything else reads: ``GOODNESS`` (name ->
-the function that turns y into Q) and ``CELLS`` (cell type -> action conditioning -> class). Adding a goodness or a
-cell variant touches this file, its naive reference in ``sb3_arq/naive.py`` and docs/algorithm.md. A setting that
-every cell shares is a field of ``CellSpec`` and the ``ARQPolicy`` keyword argument of the same name.
+the function that turns y into Q, with its bound) and ``CELLS`` (cell type -> action conditioning -> class). Adding
+a goodness or a cell variant touches this file, its naive reference in ``sb3_arq/naive.py`` and docs/algorithm.md. A
+setting that every cell shares is a field of ``CellSpec`` and the ``ARQPolicy`` keyword argument of the same name.
 """
 
 import functools
@@ -81,8 +81,28 @@ def goodness_msq(y: th.Tensor) -> th.Tensor:
     return y.square().mean(dim=-1)
 
 
-# Goodness g: y (..., d) -> Q (...,), always >= 0
-GOODNESS: dict[str, Callable[[th.Tensor], th.Tensor]] = {"std": goodness_std, "rms": goodness_rms, "msq": goodness_msq}
+@dataclass(frozen=True)
+class Goodness:
+    """
+    A goodness g: y (..., d) -> Q (...,), always >= 0, and the largest Q it gives when every |y_i| <= b (the bound of
+    ``LocalCell.q_bound``, b = ||h||_1).
+
+    :param function: y -> Q.
+    :param bound: b -> the largest Q.
+    """
+
+    function: Callable[[th.Tensor], th.Tensor]
+    bound: Callable[[th.Tensor], th.Tensor]
+
+    def __call__(self, y: th.Tensor) -> th.Tensor:
+        return self.function(y)
+
+
+GOODNESS: dict[str, Goodness] = {
+    "std": Goodness(goodness_std, bound=lambda b: b),
+    "rms": Goodness(goodness_rms, bound=lambda b: b),
+    "msq": Goodness(goodness_msq, bound=th.square),
+}
 
 
 def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_product: str | None = None) -> th.Tensor:
@@ -204,13 +224,12 @@ class LocalCell(nn.Module):
     def q_bound(self, h: th.Tensor) -> th.Tensor:
         """
         The largest |Q(X, a)| the cell can represent at activity h, for any action: |tanh| <= 1 gives
-        |y_i| <= ||h||_1, which bounds the std and rms goodness and the AD cell's Q (squared for "msq").
+        |y_i| <= ||h||_1, which bounds the goodness (``Goodness.bound``) and the AD cell's Q (its goodness is "std").
 
         :param h: Activities, shape (batch, d).
         :return: Bounds, shape (batch,).
         """
-        bound = h.abs().sum(dim=-1)
-        return bound.square() if self.spec.goodness == "msq" else bound
+        return GOODNESS[self.spec.goodness].bound(h.abs().sum(dim=-1))
 
     def _product(self, z1: th.Tensor, z2: th.Tensor, h: th.Tensor) -> th.Tensor:
         product = compiled_tanh_standardised_product() if self.spec.compile_cells else tanh_standardised_product
