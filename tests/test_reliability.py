@@ -75,6 +75,10 @@ def test_load_replay_buffer_refuses_what_does_not_fit(tmp_path):
         ({"learning_rate": float("nan")}, r"learning_rate must be in \[0.0, inf\), got nan"),
         ({"exploration_final_eps": 2.0}, r"exploration_final_eps must be in \[0.0, 1.0\]"),
         ({"context_size": 0}, r"context_size must be an int >= 1, got 0"),
+        ({"reward_scale": 0.0}, r"reward_scale must be in \(0.0, inf\), got 0.0"),
+        ({"reward_scale": -0.1}, r"reward_scale must be in \(0.0, inf\), got -0.1"),
+        ({"reward_shift": float("nan")}, r"reward_shift must be in \(-inf, inf\), got nan"),
+        ({"reward_shift": "1"}, r"reward_shift must be a number, got '1'"),
     ],
 )
 def test_numbers_are_checked_at_construction(kwargs, message):

@@ -267,10 +267,10 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             next_actions = [q.argmax(dim=1) for q in next_q_online]
             _, next_q = self.q_net_target(next_obs, target_next_context, next_actions)
             # dones are terminations (time-limit truncations bootstrap), where the end bonus of the shift applies
-            not_done = 1 - data.dones.flatten()
+            dones = data.dones.flatten()
             end_bonus = self.reward_shift * self.gamma / (1 - self.gamma)
-            rewards = self.reward_scale * (data.rewards.flatten() + self.reward_shift + end_bonus * (1 - not_done))
-            targets = [th.addcmul(rewards, not_done, q, value=self.gamma) for q in next_q]
+            rewards = self.reward_scale * (data.rewards.flatten() + self.reward_shift + end_bonus * dones)
+            targets = [th.addcmul(rewards, 1 - dones, q, value=self.gamma) for q in next_q]
         hs, q_values = self.q_net(obs, context, [actions] * len(targets))
         losses = [F.mse_loss(q, target) for q, target in zip(q_values, targets, strict=True)]
         with th.no_grad():

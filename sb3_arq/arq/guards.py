@@ -85,6 +85,8 @@ def check_arguments(model: OffPolicyAlgorithm) -> None:
     check_number("gamma", model.gamma, 0.0, 1.0)
     check_number("tau", model.tau, 0.0, 1.0, low_open=True)
     check_number("max_grad_norm", model.max_grad_norm, 0.0, float("inf"), low_open=True)
+    check_number("reward_shift", model.reward_shift, -float("inf"), float("inf"), low_open=True, high_open=True)
+    check_number("reward_scale", model.reward_scale, 0.0, float("inf"), low_open=True, high_open=True)
     check_number("exploration_fraction", model.exploration_fraction, 0.0, 1.0)
     check_number("exploration_initial_eps", model.exploration_initial_eps, 0.0, 1.0)
     check_number("exploration_final_eps", model.exploration_final_eps, 0.0, 1.0)
