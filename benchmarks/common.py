@@ -16,6 +16,7 @@ import shlex
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -144,7 +145,9 @@ def make_arq(config: str, device: str, policy_kwargs: dict | None = None, **kwar
         **kwargs,
     }
     model = ARQ("MlpPolicy", make_env(config), policy_kwargs=policy_kwargs, device=device, **kwargs)
-    model.learn(PREFILL)
+    with warnings.catch_warnings():  # the prefill is meant to end before learning_starts, without an update
+        warnings.filterwarnings("ignore", message=r"learn\(\) will stop at")
+        model.learn(PREFILL)
     return model
 
 
