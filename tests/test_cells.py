@@ -4,10 +4,14 @@ import torch as th
 from sb3_arq.arq.cells import CELLS, GOODNESS, ADCell, ARQCell, CellSpec, OutputConditionedARQCell, action_codes, cell_class
 from sb3_arq.naive import naive_activity, naive_codes, naive_q_all, naive_q_all_ad, naive_q_all_output_conditioned
 
+# With autograd the cells take the Gram form; without it (acting, the update's targets) M is standardised in place
+AUTOGRAD = pytest.mark.parametrize("autograd", [True, False], ids=["autograd", "forward-only"])
+
 
 @pytest.mark.parametrize("encoding, n_actions", [("onehot", 3), ("onehot", 6), ("binary", 8)])
 @pytest.mark.parametrize("goodness", GOODNESS)
-def test_cell_matches_naive_spec(encoding, n_actions, goodness):
+@AUTOGRAD
+def test_cell_matches_naive_spec(encoding, n_actions, goodness, autograd):
     th.manual_seed(0)
     input_dim, width, n_heads, batch = 23, 16, 4, 7
     cell = randomise_norm(
@@ -17,10 +21,10 @@ def test_cell_matches_naive_spec(encoding, n_actions, goodness):
     params = dict(cell.state_dict())
 
     h = cell.activity(x)
-    q_all = cell.q_values(x, h)
     expected = naive_q_all(params, x, naive_codes(n_actions, encoding), n_heads, goodness)
     actions = th.randint(n_actions, (batch,))
-    q_taken = cell.q_values(x, h, actions)
+    with th.set_grad_enabled(autograd):
+        q_all, q_taken = cell.q_values(x, h), cell.q_values(x, h, actions)
 
     rel_all = ((q_all - expected).abs() / expected.abs().clamp_min(1e-12)).max().item()
     rel_taken = ((q_taken - expected[th.arange(batch), actions]).abs() / expected.abs().max()).max().item()
@@ -38,7 +42,8 @@ def randomise_norm(cell):
 
 
 @pytest.mark.parametrize("variant", [*(f"output-{goodness}" for goodness in GOODNESS), "ad"])
-def test_variant_cells_match_naive_spec(variant):
+@AUTOGRAD
+def test_variant_cells_match_naive_spec(variant, autograd):
     """ARQ without action conditioning (every goodness) and the AD cell, all actions and taken actions."""
     th.manual_seed(0)
     input_dim, width, n_heads, n_actions, batch = 19, 12, 4, 5, 6
@@ -56,7 +61,8 @@ def test_variant_cells_match_naive_spec(variant):
         expected = naive_q_all_output_conditioned(params, x, n_actions, n_heads, variant.split("-")[1])
     h = cell.activity(x)
     actions = th.randint(n_actions, (batch,))
-    q_all, q_taken = cell.q_values(x, h), cell.q_values(x, h, actions)
+    with th.set_grad_enabled(autograd):
+        q_all, q_taken = cell.q_values(x, h), cell.q_values(x, h, actions)
     rel = ((q_all - expected).abs() / expected.abs().max()).max().item()
     print(f"{variant}: max relative error {rel:.2e}")
     assert rel < 1e-5
