@@ -107,11 +107,11 @@ class ARQPolicy(BasePolicy):
     :param compile_cells: Compute the cells' d x d products through torch.compile (exact up to float rounding;
         faster on CPU and GPU after a compilation of some seconds; see the throughput benchmark).
     :param cell_product: How each cell computes tanh(standardised Z2^T Z1) h (``sb3_arq.kernels.tanh_product``,
-        docs/kernels.md): None (the default: "dense" on CUDA until the Triton kernels are measured on a GPU, "auto"
-        elsewhere), "dense" (plain autograd: keeps one d x d matrix per sample and action for the backward pass),
-        "chunked" (PyTorch, recomputes the matrices chunk by chunk in the backward pass: a fraction of the memory),
-        "triton" (fused CUDA kernels; not yet measured on a GPU) or "auto" (triton on CUDA when it imports, else
-        chunked, or dense for a product whose matrices all fit in one chunk, as for the classic-control entries).
+        docs/kernels.md): None (the default: "dense" on CUDA, "auto" elsewhere), "dense" (plain autograd: keeps one
+        d x d matrix per sample and action for the backward pass), "chunked" (PyTorch, recomputes the matrices chunk
+        by chunk in the backward pass: a fraction of the memory), "triton" (fused CUDA kernels) or "auto" (triton on
+        CUDA when it imports, else chunked, or dense for a product whose matrices all fit in one chunk, as for the
+        classic-control entries).
     :param normalize_images: Scale uint8 image observations to [0, 1] before flattening, as every SB3 policy does
         (other observations, e.g. MinAtar's bool grids, are not scaled).
     :param optimizer_class: Optimizer of every cell.

@@ -56,7 +56,7 @@ def resolve_impl(impl: str | None, device: th.device, dtype: th.dtype, fits_one_
     """
     The implementation that ``tanh_product`` uses for tensors of this device and dtype.
 
-    ``None`` (the cells' default): ``"dense"`` on CUDA, until the Triton kernels have been measured on a GPU; elsewhere
+    ``None`` (the cells' default): ``"dense"`` on CUDA (the Triton kernels are an option there: docs/kernels.md); elsewhere
     ``"auto"``, i.e. ``"chunked"``, or ``"dense"`` for small problems (the chunked product's time and memory beside the
     dense one's: ``benchmarks/results/cell-product-memory-update-cpu.md``).
 
