@@ -126,7 +126,7 @@ def tanh_product(
 
     The fused implementations (``"chunked"``, ``"triton"``) save only the inputs for the backward pass and recompute
     M = Z2n^T Z1c there, never holding more than one chunk (chunked) or one tile (Triton) of M; ``"dense"`` is plain
-    autograd, which keeps tanh(M), an R x d matrix per row. Leading dimensions broadcast.
+    autograd, which keeps sigmoid(2M), an R x d matrix per row. Leading dimensions broadcast.
 
     :param z1c: Centred Z1, shape (..., H, d).
     :param z2n: Scaled Z2, shape (..., H, R).
