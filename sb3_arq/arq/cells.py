@@ -17,7 +17,7 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_arq.kernels import IMPLS, default_chunk_bytes, resolve_impl, tanh_product
+from sb3_arq.kernels import IMPLS, default_chunk_bytes, product_impl, tanh_product
 from sb3_arq.kernels.dense import standardised_product_forward
 
 ROW_STD_EPS = 1e-6  # added outside the square root of the row variance of M
@@ -126,8 +126,7 @@ def tanh_standardised_product(z1: th.Tensor, z2: th.Tensor, h: th.Tensor, cell_p
     batch, (n_heads, width), n_outputs = z1.shape[:-2], z1.shape[-2:], z2.shape[-1]
     h = h.expand(*batch, width)
     if not th.is_grad_enabled():
-        fits_one_chunk = batch.numel() * n_outputs * width * z1.element_size() <= default_chunk_bytes(z1.device)
-        if resolve_impl(cell_product, z1.device, z1.dtype, fits_one_chunk) == "dense":
+        if product_impl(cell_product, z1, batch.numel(), n_outputs, default_chunk_bytes(z1.device)) == "dense":
             flat = z1.reshape(-1, n_heads, width), z2.reshape(-1, n_heads, n_outputs), h.reshape(-1, width)
             return standardised_product_forward(*flat, ROW_STD_EPS).reshape(*batch, n_outputs)
     gram = z1 @ z1.transpose(-1, -2)

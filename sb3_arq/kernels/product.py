@@ -93,6 +93,15 @@ def resolve_impl(impl: str | None, device: th.device, dtype: th.dtype, fits_one_
     return choice
 
 
+def product_impl(impl: str | None, z1c: th.Tensor, n_rows: int, n_outputs: int, chunk_bytes: int) -> str:
+    """
+    ``resolve_impl`` for ``n_rows`` products of R = ``n_outputs`` rows with ``z1c``'s width, dtype and device: whether
+    their R x d matrices all fit in one chunk of ``chunk_bytes`` is computed here.
+    """
+    fits_one_chunk = n_rows * n_outputs * z1c.shape[-1] * z1c.element_size() <= chunk_bytes
+    return resolve_impl(impl, z1c.device, z1c.dtype, fits_one_chunk)
+
+
 def _check_shapes(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor) -> None:
     for name, tensor, min_dim in (("z1c", z1c, 2), ("z2n", z2n, 2), ("h", h, 1)):
         if not isinstance(tensor, th.Tensor):
@@ -146,8 +155,7 @@ def tanh_product(
     batch = z1c.shape[:-2]
     if z2n.shape[:-2] != batch or h.shape[:-1] != batch:
         batch = th.broadcast_shapes(batch, z2n.shape[:-2], h.shape[:-1])
-    fits_one_chunk = batch.numel() * n_outputs * width * z1c.element_size() <= chunk_bytes
-    impl = resolve_impl(impl, z1c.device, z1c.dtype, fits_one_chunk)
+    impl = product_impl(impl, z1c, batch.numel(), n_outputs, chunk_bytes)
     # expand/reshape stay outside the op: autograd sums the gradients of broadcast inputs back to their shapes
     flat = [
         z1c.expand(*batch, n_heads, width).reshape(-1, n_heads, width),
