@@ -56,6 +56,7 @@ def paper_variant(name: str) -> dict:
 # learning starts, as published; SB3's DQN anneals from step 0, so its fraction is 30,000 / 250,000 = 0.12), each
 # algorithm's own final epsilon (ARQ 0.01, DQN 0.1, as published).
 MINATAR_STEPS, MINATAR_LEARNING_STARTS, MINATAR_EXPLORATION_END = 250_000, 5_000, 30_000
+DMC_TASKS = tuple(f"dm_control/{task}-v0" for task in ("cartpole-swingup", "finger-spin", "ball_in_cup-catch"))
 MINATAR_DQN = {
     "learning_starts": MINATAR_LEARNING_STARTS,
     "exploration_fraction": MINATAR_EXPLORATION_END / MINATAR_STEPS,
@@ -126,6 +127,23 @@ GRIDS = {
             "ARQ: its CPU entries, found by a search on seeds >= 1000 (issue #33), join the grid once found.",
             "Evaluation greedy (rl-zoo3's, deterministic; MinAtar's sticky actions keep episodes stochastic) on 10 "
             "episodes every 25,000 steps, for both algorithms; seeds 0-4.",
+            "One torch thread per run (OMP_NUM_THREADS=1, --num-threads 1) on a 2-core machine shared with other work.",
+        ],
+    },
+    "dmc": {
+        **BASE,
+        "description": "ARQ vs SAC on three DeepMind Control tasks with one or two action dimensions, at a CPU budget",
+        **dict(n_timesteps=100_000, eval_freq=20_000, num_threads=1, device="cpu", evaluation="greedy"),
+        "variants": {"sac": variant("SAC", "sac", conf="sac")},
+        "blocks": [{"variants": ["sac"], "tasks": list(DMC_TASKS)}],
+        "reductions": [
+            "Not the paper's tasks: cartpole-swingup (1 action dimension: ARQ's bang-bang actions are 2), finger-spin "
+            "and ball_in_cup-catch (2 dimensions: 4 actions), state observations, 100,000 env steps per run "
+            "instead of 4,000,000 (SAC's usual state-based benchmark budget).",
+            "SAC: hyperparams/sac.yml (Haarnoja et al. 2018: [256, 256], Adam 3e-4, batch 256, one update per step, "
+            "automatic entropy), learning from step 10,000.",
+            "ARQ: its CPU entries, found by a search on seeds >= 1000 (issue #33), join the grid once found.",
+            "Evaluation greedy (rl-zoo3's, deterministic) on 10 episodes of 1,000 steps every 20,000 steps; seeds 0-4.",
             "One torch thread per run (OMP_NUM_THREADS=1, --num-threads 1) on a 2-core machine shared with other work.",
         ],
     },

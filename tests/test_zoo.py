@@ -257,7 +257,9 @@ def test_packaged_hyperparams():
     files = {algo: yaml.safe_load(Path(hyperparams_path(algo)).read_text()) for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS}
     assert set(files["arq"]) == {"default", *MINATAR_ENV_IDS, *DMC_ENV_IDS, *CLASSIC_CONTROL_IDS}
     assert set(files["dqn"]) == set(files["qrdqn"]) == set(MINATAR_ENV_IDS)
-    assert set(files["sac"]) == set(DMC_ENV_IDS)
+    # and the dmc grid's tasks with one or two action dimensions (benchmarks/grids.py)
+    small = {f"dm_control/{task}-v0" for task in ("cartpole-swingup", "finger-spin", "ball_in_cup-catch")}
+    assert set(files["sac"]) == {*DMC_ENV_IDS, *small}
     # the installed files are the repository's top-level ones
     if (REPO_ROOT / "hyperparams").is_dir():
         for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS:
