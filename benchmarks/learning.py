@@ -320,6 +320,33 @@ def iqm_interval(finals: pd.Series) -> pd.Series:
     return pd.Series({"iqm": iqm, "iqm_low": low, "iqm_high": high})
 
 
+def probability_of_improvement(x: list[np.ndarray], y: list[np.ndarray]) -> tuple[float, float, float]:
+    """
+    P(X > Y) across tasks (Agarwal et al., NeurIPS 2021, "Deep RL at the edge of the statistical precipice", as
+    rliable's ``probability_of_improvement``): per task, the share of pairs of runs (one of X, one of Y) where X's final
+    return is higher, ties counting a half (the Mann-Whitney U statistic over n m); then the mean over tasks. Its 95%
+    interval is a percentile bootstrap stratified by task and algorithm (each resample redraws the runs of every task
+    and algorithm from its own), seeded.
+
+    :param x: Per task, X's final returns (one per seed).
+    :param y: Per task, Y's final returns, in the same task order.
+    :return: The probability, and the low and high ends of its 95% confidence interval.
+    """
+
+    def across_tasks(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:  # (..., runs) per task -> (...)
+        shares = []
+        for a, b in zip(xs, ys, strict=True):
+            a, b = a[..., :, None], b[..., None, :]
+            shares.append(((a > b) + 0.5 * (a == b)).mean(axis=(-2, -1)))
+        return np.mean(shares, axis=0)
+
+    rng = np.random.default_rng(0)
+    x, y = [np.asarray(task, dtype=float) for task in x], [np.asarray(task, dtype=float) for task in y]
+    resample = [[runs[rng.integers(len(runs), size=(BOOTSTRAP_RESAMPLES, len(runs)))] for runs in side] for side in (x, y)]
+    low, high = np.percentile(across_tasks(*resample), [2.5, 97.5])
+    return float(across_tasks(x, y)), float(low), float(high)
+
+
 def summarise(data: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
     """
     Per task and variant: number of seeds, mean and standard error over seeds of the final and best return and time;
@@ -368,6 +395,29 @@ def summary_table(grid: dict, summary: pd.DataFrame, env_id: str) -> list[str]:
         wall = "-" if np.isnan(row["seconds", "mean"]) else f"{row['seconds', 'mean'] / 60:.1f} min"
         lines.append(f"| {label} | {n} | {final} | {iqm} |" + "".join(f" {cell} |" for cell in [*share, best, wall]))
     return lines
+
+
+def improvement_lines(grid: dict, data: pd.DataFrame) -> list[str]:
+    """
+    The grid's ``compare`` pair (variant X, variant Y), if it has one: P(X's final return > Y's) across the tasks where
+    both have finished runs (``probability_of_improvement``), as a sentence; none without such a task.
+    """
+    if "compare" not in grid:
+        return []
+    finals = data.groupby(["variant", "env", "seed"])["mean_return"].last()
+    (x, y), present = grid["compare"], set(finals.index.droplevel("seed"))
+    tasks = [env_id for env_id in grid_tasks(grid) if (x, env_id) in present and (y, env_id) in present]
+    if not tasks:
+        return []
+    x_finals, y_finals = ([finals[name, env_id].to_numpy() for env_id in tasks] for name in (x, y))
+    probability, low, high = probability_of_improvement(x_finals, y_finals)
+    labels = [grid["variants"][name]["label"] for name in (x, y)]
+    return [
+        f"Across {len(tasks)} task(s) ({', '.join(tasks)}): the probability that {labels[0]}'s final return exceeds "
+        f"{labels[1]}'s (probability of improvement, Agarwal et al. 2021) is **{probability:.2f}** [95% CI {low:.2f}, "
+        f"{high:.2f}] (stratified bootstrap over seeds, {BOOTSTRAP_RESAMPLES:,} resamples).",
+        "",
+    ]
 
 
 def plot(grid: dict, grid_name: str, data: pd.DataFrame, path: Path) -> None:
@@ -436,6 +486,7 @@ def write_report(grid: dict, grid_name: str, log_root: Path, results_dir: Path) 
            "of the evaluation episodes, then mean +- standard error over seeds (n = number of seeds).", ""]  # fmt: skip
     for env_id in tasks:
         md += [f"## {env_id}", "", *summary_table(grid, summary, env_id), ""]
+    md += improvement_lines(grid, data)
     if len(data):
         plot(grid, grid_name, data, results_dir / f"{grid_name}.png")
         md += [f"![learning curves]({grid_name}.png)", ""]
