@@ -3,8 +3,8 @@ rl-zoo3 integration: the ``arq`` algorithm, its packaged hyperparameters and the
 
 ``register()`` is what the import hook (``_sb3_arq_zoo_hook``, started by ``sb3_arq_zoo_hook.pth``) runs as soon as
 ``rl_zoo3`` is imported, so that ``python -m rl_zoo3.train --algo arq ...`` works as written (``-optimize`` included:
-``packaged`` finds the shipped yml files, ``sampler`` holds the search space; neither imports this package's
-``__init__``). ``train()``, ``enjoy()`` and ``record_video()`` are the hook-free equivalents behind
+``packaged`` finds the shipped yml files, ``sampler`` holds the search space). ``train()``, ``enjoy()`` and
+``record_video()`` are the hook-free equivalents behind
 ``python -m sb3_arq.train`` (and ``sb3_arq.enjoy``, ``sb3_arq.record_video``): they register, then hand over to
 rl-zoo3's own scripts, which read ``sys.argv`` as usual.
 """
