@@ -26,13 +26,12 @@ HUNG_AFTER_S = 1800
 def zoo_env(**extra: str) -> dict[str, str]:
     """
     Environment of the rl-zoo3 subprocesses of the tests: one torch/OpenMP thread, headless matplotlib, the tested
-    sb3_arq importable, none of sb3-arq's switches inherited from the caller (the import hook on, no tuning budget).
+    sb3_arq importable, the import hook on whatever the caller's environment says.
 
     :param extra: Variables to add.
     :return: The environment.
     """
-    switches = ("SB3_ARQ_NO_ZOO_HOOK", "SB3_ARQ_TUNE_MEMORY_GB", "SB3_ARQ_TRIAL_SEEDS")
-    env = {key: value for key, value in os.environ.items() if key not in switches}
+    env = {key: value for key, value in os.environ.items() if key != "SB3_ARQ_NO_ZOO_HOOK"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SB3_ARQ_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
     env.update(extra)

@@ -105,7 +105,7 @@ def test_no_heavy_package(extras):
 
 
 def test_zoo_declares_what_the_zoo_modules_import():
-    """sb3_arq.zoo imports optuna itself; rl_zoo3.enjoy needs requests; all_plots seaborn and scipy."""
+    """sb3_arq.zoo.sampler imports optuna itself; rl_zoo3.enjoy needs requests; all_plots seaborn and scipy."""
     zoo = {normalize(r.name) for r in direct(("zoo",))}
     assert {"rl-zoo3", "sb3-contrib", "optuna", "requests", "seaborn", "scipy", "minatar"} <= zoo
     assert "dm-control" not in zoo and "dm-control" in {normalize(r.name) for r in direct(("envs",))}
@@ -172,7 +172,7 @@ import rl_zoo3.enjoy, rl_zoo3.record_video, rl_zoo3.train
 import rl_zoo3.plots.all_plots
 
 import sb3_arq.enjoy, sb3_arq.plots, sb3_arq.record_video, sb3_arq.train
-import sb3_arq.zoo.best_params, sb3_arq.zoo.exp_manager, sb3_arq.zoo.sampler
+import sb3_arq.zoo.callbacks, sb3_arq.zoo.sampler
 import sb3_arq.envs
 
 gym.make("MinAtar/Breakout-v1").reset(seed=0)

@@ -1,4 +1,7 @@
+import ast
+import dataclasses
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -8,8 +11,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import sb3_arq.envs  # noqa: F401  (registers the MinAtar ids)
 from sb3_arq import ARQ
+from sb3_arq.arq import policies
 from sb3_arq.arq.buffers import ContextReplayBuffer
+from sb3_arq.arq.cells import CellSpec
 from sb3_arq.arq.policies import ARQPolicy
+from sb3_arq.arq.stack import StackSpec
 from sb3_arq.naive import naive_q_all, naive_replay, naive_step, naive_window
 from sb3_arq.zoo.packaged import entry_settings
 
@@ -66,10 +72,33 @@ def test_wiring_input_sizes(flags, input_dims):
     assert policy.uses_context == bool(flags.get("recurrent_connections", True) or flags.get("forward_connections", True))
 
 
-def test_options_are_the_policys_keyword_arguments():
-    """The table that validates policy_kwargs by name and that the policy saves lists every keyword argument."""
+def test_an_option_is_declared_in_two_places():
+    """
+    A policy option is declared in ARQPolicy's signature and docstring only: the table that validates policy_kwargs by
+    name and that the policy saves, the attributes and the specs derive from the signature, so policies.py names no
+    option in a string, an attribute assignment or a ``name=name`` argument (but SB3's own, passed to BasePolicy). The
+    specs' defaults, where they have one, are the signature's.
+    """
     required = ["observation_space", "action_space", "lr_schedule"]
-    assert list(inspect.signature(ARQPolicy).parameters) == [*required, *ARQPolicy.options]
+    signature = inspect.signature(ARQPolicy).parameters
+    assert list(signature) == [*required, *ARQPolicy.options]
+    assert re.findall(r":param (\w+):", ARQPolicy.__doc__) == [*required, *ARQPolicy.options]
+    for node in ast.walk(ast.parse(inspect.getsource(policies))):
+        if isinstance(node, ast.Constant):
+            assert node.value not in ARQPolicy.options, node.value
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            assert node.attr not in ARQPolicy.options, node.attr
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"):
+            for keyword in node.keywords:
+                assert not (isinstance(keyword.value, ast.Name) and keyword.value.id == keyword.arg in ARQPolicy.options)
+    spec_fields = [*dataclasses.fields(CellSpec), *dataclasses.fields(StackSpec)]
+    assert {field.name for field in spec_fields} - {"cell_class", "cell"} <= set(ARQPolicy.options)
+    for field in spec_fields:
+        if field.default is not dataclasses.MISSING:
+            assert field.default == signature[field.name].default, field.name
+    policy = make_policy(n_heads=3)
+    assert policy.n_heads == policy.stack_spec.cell.n_heads == 3 and policy.stack_spec.net_arch == (64, 64)
+    assert all(hasattr(policy, name) for name in ARQPolicy.options)
     with pytest.raises(ValueError, match=r"policy_kwargs has unknown key\(s\) \['heads'\]; ARQPolicy takes \['net_arch'"):
         ARQPolicy.check_policy_kwargs({"heads": 2, "n_heads": 2})
 

@@ -11,7 +11,6 @@ import inspect
 import shutil
 import subprocess
 import zipfile
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,7 @@ from sb3_arq import ARQ
 from sb3_arq.arq.policies import ARQPolicy
 from sb3_arq.baselines import MinAtarCNN
 from sb3_arq.envs import DMC_ENV_IDS, MINATAR_ENV_IDS
-from sb3_arq.zoo import hyperparams_path
-from sb3_arq.zoo.exp_manager import ARQExperimentManager
+from sb3_arq.zoo import hyperparams_path, with_packaged_conf_file
 from sb3_arq.zoo.packaged import entry_settings
 from tests.helpers import CLASSIC_CONTROL_IDS, HOOK_PTH, check_run, requires_hook, run_python, zoo_train
 
@@ -171,12 +169,12 @@ def test_hook_opt_out_rejects_arq(tmp_path):
 
 
 @requires_hook
-@pytest.mark.parametrize("module", ["sb3_arq.zoo.sampler", "sb3_arq.zoo.exp_manager", "sb3_arq.zoo.best_params"])
+@pytest.mark.parametrize("module", ["sb3_arq.zoo.sampler", "sb3_arq.zoo.callbacks", "sb3_arq.zoo.packaged"])
 def test_any_zoo_module_imported_first_registers_arq(tmp_path, module):
-    """A module of sb3_arq.zoo that imports rl_zoo3, imported first: the hook's register() sees no half-imported module."""
-    code = f"import {module}, rl_zoo3.exp_manager as zoo\nprint('arq' in zoo.rl_zoo3.ALGOS, zoo.ExperimentManager.__name__)"
+    """A module of sb3_arq.zoo imported first, then rl_zoo3: the hook registers arq and rebinds none of rl-zoo3's names."""
+    code = f"import {module}, rl_zoo3.exp_manager as zoo\nprint('arq' in zoo.rl_zoo3.ALGOS, zoo.ExperimentManager.__module__)"
     result = run_python(["-W", "error::RuntimeWarning", "-c", code], cwd=tmp_path)
-    assert result.stdout.split() == ["True", "ARQExperimentManager"]
+    assert result.stdout.split() == ["True", "rl_zoo3.exp_manager"]
 
 
 @requires_hook
@@ -200,15 +198,11 @@ def test_hook_is_installed_and_lazy(tmp_path):
 
 @requires_hook
 def test_the_hook_registers_whatever_is_imported_first_without_warning(tmp_path):
-    """Importing sb3_arq.zoo.exp_manager (best_params does) before rl_zoo3 registers arq all the same."""
-    code = (
-        "import sb3_arq.zoo.exp_manager as ours, rl_zoo3, rl_zoo3.exp_manager\n"
-        "print('arq' in rl_zoo3.ALGOS, rl_zoo3.exp_manager.ExperimentManager is ours.ARQExperimentManager)\n"
-    )
+    """Importing sb3_arq.zoo's search space before rl_zoo3 registers arq all the same, without a warning."""
+    code = "import sb3_arq.zoo.sampler as ours, rl_zoo3, rl_zoo3.hyperparams_opt as opt\n"
+    code += "print('arq' in rl_zoo3.ALGOS, opt.HYPERPARAMS_SAMPLER['arq'] is ours.sample_arq_params)\n"
     result = run_python(["-c", code], cwd=tmp_path)
     assert result.stdout.split() == ["True", "True"] and "Warning" not in result.stderr, result.stderr
-    result = run_python(["-m", "sb3_arq.zoo.best_params", "--help"], cwd=tmp_path)
-    assert "usage: python -m sb3_arq.zoo.best_params" in result.stdout and "Warning" not in result.stderr, result.stderr
 
 
 @requires_hook
@@ -234,23 +228,22 @@ def test_a_classic_control_run_does_not_import_dm_control(tmp_path):
     assert run_python(["-c", code], cwd=tmp_path).stdout.split() == ["True"]
 
 
-def test_register_in_process(tmp_path):
+def test_register_in_process():
     sb3_arq.zoo.register()
     sb3_arq.zoo.register()  # idempotent
     assert rl_zoo3.ALGOS["arq"] is ARQ
-    # one table shared by rl-zoo3's scripts and ExperimentManager
+    # one table shared by rl-zoo3's scripts and ExperimentManager; rl-zoo3's own ExperimentManager
     assert rl_zoo3.utils.ALGOS is rl_zoo3.ALGOS is rl_zoo3.train.ALGOS is rl_zoo3.exp_manager.ALGOS
-    # the one hook: the name that rl-zoo3's train script builds is sb3-arq's subclass
-    assert rl_zoo3.exp_manager.ExperimentManager is rl_zoo3.train.ExperimentManager is ARQExperimentManager
-    (original,) = ARQExperimentManager.__bases__
-    assert (original.__module__, original.__name__) == ("rl_zoo3.exp_manager", "ExperimentManager")
-
-    def manager(algo: str, config: str | None = None) -> ARQExperimentManager:
-        return rl_zoo3.exp_manager.ExperimentManager(Namespace(), algo, "MinAtar/Breakout-v1", str(tmp_path), config=config)
-
-    assert manager("arq").config == hyperparams_path("arq")
-    assert manager("arq", config="my.yml").config == "my.yml"
-    assert Path(manager("dqn").config).parent.parent == Path(rl_zoo3.__file__).parent  # rl-zoo3's own dqn.yml
+    assert rl_zoo3.train.ExperimentManager is rl_zoo3.exp_manager.ExperimentManager
+    assert rl_zoo3.exp_manager.ExperimentManager.__qualname__ == "ExperimentManager"
+    # rl-zoo3's train script reads sb3-arq's packaged yml for --algo arq unless given one, in any of its spellings
+    packaged = ["--conf-file", hyperparams_path("arq")]
+    assert with_packaged_conf_file(["--algo", "arq", "--env", "Pong"]) == ["--algo", "arq", "--env", "Pong", *packaged]
+    assert with_packaged_conf_file(["--algo=arq"]) == ["--algo=arq", *packaged]
+    for given in (["--conf-file", "my.yml"], ["-conf", "my.yml"], ["--conf=my.yml"]):
+        assert with_packaged_conf_file(["--algo", "arq", *given]) == ["--algo", "arq", *given]
+    assert with_packaged_conf_file(["--algo", "dqn", "--env", "Pong"]) == ["--algo", "dqn", "--env", "Pong"]
+    assert with_packaged_conf_file(["--algo"]) == ["--algo"]  # rl-zoo3's parser says what is wrong
 
 
 def test_packaged_hyperparams():

@@ -1,9 +1,10 @@
 """
-The trials of an ARQ search as a markdown table: per trial its sampled values, the final greedy return of each seeded
-repeat (``SB3_ARQ_TRIAL_SEEDS``), its value (the worst repeat) and its wall time; then the best trial's yml entry.
+The trials of an ARQ search (``search.py``) as a markdown table: per trial its sampled values, the final greedy return
+of each seed (``--seeds-per-trial``), its value (the worst seed's) and its wall time; then the best trial's yml entry,
+which ``--yml`` also writes as a file for rl-zoo3's ``--conf-file``.
 
     python benchmarks/search/report.py --storage logs/search/cartpole-v1.log --study-name cartpole-v1 \
-        -o benchmarks/search/cartpole-v1.md
+        -o benchmarks/search/cartpole-v1.md --yml best.yml
 """
 
 import argparse
@@ -11,9 +12,7 @@ from pathlib import Path
 
 import optuna
 import yaml
-
-from sb3_arq.zoo.exp_manager import open_storage
-from sb3_arq.zoo.sampler import trial_entry
+from search import open_storage
 
 
 def value_text(value) -> str:
@@ -35,8 +34,13 @@ def report(study: optuna.Study) -> list[str]:
         params = " | ".join(value_text(trial.params[name]) if name in trial.params else "-" for name in names)
         lines.append(f"| {trial.number} ({trial.state.name.lower()}) | {params} | {seeds or '-'} | {value} | {minutes} |")
     best = study.best_trial
-    entry = {best.user_attrs.get("env_id", "env"): trial_entry(best)}
-    return [*lines, "", f"Best trial: {best.number}, as a yml entry:", "", "```yaml", yaml.safe_dump(entry).strip(), "```"]
+    entry = yaml.safe_dump(best_entry(study), sort_keys=False).strip()
+    return [*lines, "", f"Best trial: {best.number}, as a yml entry:", "", "```yaml", entry, "```"]
+
+
+def best_entry(study: optuna.Study) -> dict:
+    """The best trial's yml entry (the one it ran with), under its env id."""
+    return {study.best_trial.user_attrs["env_id"]: study.best_trial.user_attrs["hyperparams"]}
 
 
 def main() -> None:
@@ -44,11 +48,14 @@ def main() -> None:
     parser.add_argument("--storage", required=True, help="the search's --storage (journal .log file or database URL)")
     parser.add_argument("--study-name", required=True)
     parser.add_argument("-o", "--output", type=Path, required=True, help="markdown file to write")
+    parser.add_argument("--yml", type=Path, default=None, help="write the best trial's entry there (for --conf-file)")
     args = parser.parse_args()
     study = optuna.load_study(study_name=args.study_name, storage=open_storage(args.storage))
     lines = [f"# Search `{args.study_name}`: {len(study.trials)} trials", "", *report(study), ""]
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
+    if args.yml is not None:
+        args.yml.write_text(yaml.safe_dump(best_entry(study), sort_keys=False))
 
 
 if __name__ == "__main__":

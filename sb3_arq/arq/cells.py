@@ -152,7 +152,7 @@ class CellSpec:
     :param cell_product: Implementation of the d x d product, see ``tanh_standardised_product``.
     """
 
-    n_heads: int = 8
+    n_heads: int
     goodness: str = "std"
     compile_cells: bool = False
     cell_product: str | None = None

@@ -1,6 +1,8 @@
 """The ARQ policy: validation, the online and target cell stacks, one optimizer per cell, acting with the context."""
 
+import inspect
 import warnings
+from dataclasses import fields
 from typing import Any, Literal
 
 import numpy as np
@@ -76,6 +78,15 @@ class CellOptimizers:
                         state["step"] = state["step"].to(param.device)
 
 
+def spec_fields(spec_class: type, options: dict[str, Any]) -> dict[str, Any]:
+    """
+    :param spec_class: ``CellSpec`` or ``StackSpec``, whose fields have the names of ``ARQPolicy``'s options.
+    :param options: The policy's options by name.
+    :return: The options that are fields of the spec.
+    """
+    return {field.name: options[field.name] for field in fields(spec_class) if field.name in options}
+
+
 class ARQPolicy(BasePolicy):
     """
     Policy of ARQ: an online and a target ``CellStack`` (``q_net``, ``q_net_target``), one optimizer per cell
@@ -119,25 +130,6 @@ class ARQPolicy(BasePolicy):
     """
 
     optimizer: CellOptimizers
-    # The keyword arguments (policy_kwargs) this policy takes, each kept as its attribute of the same name: the names
-    # ``check_policy_kwargs`` accepts and what ``_get_constructor_parameters`` saves.
-    options = (
-        "net_arch",
-        "cell_type",
-        "action_conditioning",
-        "n_heads",
-        "goodness",
-        "action_encoding",
-        "input_skip",
-        "recurrent_connections",
-        "forward_connections",
-        "act_with",
-        "compile_cells",
-        "cell_product",
-        "normalize_images",
-        "optimizer_class",
-        "optimizer_kwargs",
-    )
 
     def __init__(
         self,
@@ -160,8 +152,25 @@ class ARQPolicy(BasePolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ):
-        if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
-            optimizer_kwargs = {"betas": (0.9, 0.99), "fused": True}
+        check_net_arch(net_arch)
+        if net_arch is None:
+            net_arch = [64, 64]
+        net_arch = list(net_arch)
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"ARQPolicy needs a Discrete action space, got {action_space}")
+        if isinstance(observation_space, spaces.Dict):
+            raise ValueError("ARQPolicy needs a flat observation space, got a Dict: wrap the env in FlattenObservation")
+        if action_encoding not in ("onehot", "binary", "auto"):
+            raise ValueError(f"action_encoding must be 'onehot', 'binary' or 'auto', got {action_encoding!r}")
+        if not (act_with in ("mean", "last") or (isinstance(act_with, int) and -len(net_arch) <= act_with < len(net_arch))):
+            raise ValueError(f"act_with must be 'mean', 'last' or a cell index in [0, {len(net_arch)}), got {act_with!r}")
+        resolved_cell_class = cell_class(cell_type, action_conditioning)
+        if action_conditioning is None:
+            action_conditioning = next(iter(CELLS[cell_type]))
+        if optimizer_kwargs is None:
+            optimizer_kwargs = {"betas": (0.9, 0.99), "fused": True} if optimizer_class is th.optim.Adam else {}
+        # Every option by name, with the defaults above resolved: the attributes and the specs are built from it
+        options = {name: value for name, value in locals().items() if name in self.options}
         super().__init__(
             observation_space,
             action_space,
@@ -169,44 +178,19 @@ class ARQPolicy(BasePolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
-        check_net_arch(net_arch)
-        if net_arch is None:
-            net_arch = [64, 64]
-        if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"ARQPolicy needs a Discrete action space, got {action_space}")
-        if isinstance(observation_space, spaces.Dict):
-            raise ValueError("ARQPolicy needs a flat observation space, got a Dict: wrap the env in FlattenObservation")
-        if action_encoding not in ("onehot", "binary", "auto"):
-            raise ValueError(f"action_encoding must be 'onehot', 'binary' or 'auto', got {action_encoding!r}")
-        self.cell_class = cell_class(cell_type, action_conditioning)
-        if action_conditioning is None:
-            action_conditioning = next(iter(CELLS[cell_type]))
+        for name, value in options.items():
+            setattr(self, name, value)
+        self.cell_class = resolved_cell_class
         self.stack_spec = StackSpec(
-            net_arch=tuple(net_arch),
-            cell_class=self.cell_class,
-            cell=CellSpec(n_heads=n_heads, goodness=goodness, compile_cells=compile_cells, cell_product=cell_product),
-            input_skip=input_skip,
-            recurrent_connections=recurrent_connections,
-            forward_connections=forward_connections,
+            cell_class=resolved_cell_class, cell=CellSpec(**spec_fields(CellSpec, options)), **spec_fields(StackSpec, options)
         )
-        if not (act_with in ("mean", "last") or (isinstance(act_with, int) and -len(net_arch) <= act_with < len(net_arch))):
-            raise ValueError(f"act_with must be 'mean', 'last' or a cell index in [0, {len(net_arch)}), got {act_with!r}")
-
-        self.net_arch = list(net_arch)
-        self.cell_type = cell_type
-        self.action_conditioning = action_conditioning
-        self.n_heads = n_heads
-        self.goodness = goodness
-        self.action_encoding = action_encoding
-        self.input_skip = input_skip
-        self.recurrent_connections = recurrent_connections
-        self.forward_connections = forward_connections
-        self.act_with = act_with
-        self.compile_cells = compile_cells
-        self.cell_product = cell_product
         self._predicts_without_state = 0  # consecutive predict() calls that restarted the context (see predict)
         self._warned_predict_habit = False
         self._build(lr_schedule)
+
+    # The keyword arguments (policy_kwargs): the signature's after the spaces and the schedule. Each is kept as the
+    # attribute of the same name; they are the names ``check_policy_kwargs`` accepts and what a saved policy keeps.
+    options = tuple(inspect.signature(__init__).parameters)[4:]
 
     def make_stack(self) -> CellStack:
         """A stack of freshly initialised cells with this policy's settings."""

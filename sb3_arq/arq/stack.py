@@ -13,9 +13,10 @@ Context = list[th.Tensor]  # h^l_{t-1} for every cell l, each of shape (batch, d
 @dataclass(frozen=True)
 class StackSpec:
     """
-    The cells of a stack and their wiring, by the names of ``ARQPolicy``'s keyword arguments (see ``CellStack``).
+    The cells of a stack and their wiring, by the names of ``ARQPolicy``'s keyword arguments (see ``CellStack``), whose
+    signature holds their defaults.
 
-    :param net_arch: Width of each cell, bottom to top.
+    :param net_arch: Width of each cell, bottom to top (a list is kept as a tuple).
     :param cell_class: Class of every cell (see ``sb3_arq.arq.cells.CELLS``).
     :param cell: The settings every cell shares.
     :param input_skip: Cells above the first also see the observation.
@@ -26,11 +27,12 @@ class StackSpec:
     net_arch: tuple[int, ...]
     cell_class: type[LocalCell]
     cell: CellSpec
-    input_skip: bool = True
-    recurrent_connections: bool = True
-    forward_connections: bool = True
+    input_skip: bool
+    recurrent_connections: bool
+    forward_connections: bool
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "net_arch", tuple(self.net_arch))  # frozen: set once, here
         if len(self.net_arch) == 0 or not all(isinstance(w, int) and w > 0 for w in self.net_arch):
             raise ValueError(
                 f"net_arch must be a non-empty list of positive ints (one width per cell), got {list(self.net_arch)!r}"

@@ -16,8 +16,7 @@ envs, each with its own context for ARQ) and ``evaluations.npz`` goes to the run
       - sb3_arq.zoo.callbacks.EpsilonGreedyEvalCallback:
           eval_freq: 200000
 
-The callback needs rl-zoo3 only to rebuild a run's evaluation env (``eval_env=None``); importing this module imports
-it all the same, through the package ``sb3_arq.zoo``, which registers ARQ with rl-zoo3 first.
+The callback needs rl-zoo3 only to rebuild a run's evaluation env (``eval_env=None``), and imports it then.
 """
 
 import copy
