@@ -397,6 +397,14 @@ def test_a_schedule_checked_at_each_update(late_value):
     assert 200 <= model.num_timesteps <= 310  # stopped at the first update past half of the run
 
 
+def test_a_linear_schedule_past_the_budget_stays_at_zero():
+    """The last collection overshoots a budget that is not a multiple of train_freq: the schedule sees progress 0."""
+    seen = []
+    model = small_model(learning_rate=lambda progress: seen.append(progress) or 1e-3 * progress, train_freq=8)
+    model.learn(301)  # collections of 8 steps: the last one ends at 304
+    assert model.num_timesteps == 304 and min(seen) == 0.0 and model.policy.optimizer.optimizers[0].param_groups[0]["lr"] == 0
+
+
 def test_predict_refuses_non_finite_observations_and_states_naming_the_env():
     model = small_model()
     obs = np.zeros((3, 4), np.float32)

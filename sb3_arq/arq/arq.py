@@ -300,6 +300,14 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             optimizer.step()
         return stats
 
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        """
+        SB3's progress remaining, clamped at 0: the last collection may overshoot ``total_timesteps`` (by up to
+        ``train_freq`` steps), and a schedule is defined on [0, 1] (rl-zoo3's ``lin_`` would turn negative past it).
+        """
+        super()._update_current_progress_remaining(num_timesteps, total_timesteps)
+        self._current_progress_remaining = max(self._current_progress_remaining, 0.0)
+
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         """SB3's update of the optimizers' learning rate, after checking the scheduled value (finite, >= 0)."""
         value = self.lr_schedule(self._current_progress_remaining)
