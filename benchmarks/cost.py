@@ -15,7 +15,9 @@ published sizes), in a fresh process with one torch thread:
 - acting: ``predict`` carrying the context (state passed back) for 1 and 8 envs, and the step of ARQ's collection
   (``EagerActing``) for 1 env;
 - SB3's DQN (``MlpPolicy``) with the same widths, batch, observations and actions: its update, floor and ``predict``;
-- with ``--compile``: ARQ's update through ``compile_update="default"``, and the time of its first call (compilation).
+- with ``--compile``: ARQ's update through ``compile_update="default"`` and the collection step through
+  ``graph_acting=True`` (an ``ActingGraph`` through torch.compile) for 1 env, each with its first call's time
+  (compilation).
 
 Times are wall-clock medians after a warm-up. Whole runs (ARQ beside DQN at the same steps) are in the classic grid's
 report (``learning.py``).
@@ -42,6 +44,8 @@ from common import (
 )
 from stable_baselines3 import DQN
 from torch.utils.flop_counter import FlopCounterMode
+
+from sb3_arq.arq.acting import ActingGraph
 
 COST_CONFIGS = ["cartpole", "acrobot", "minatar-cpu", "defaults", "breakout", "walker"]
 GEMM_SIZE = 512
@@ -116,7 +120,12 @@ def measure(config: str, repeats: int, compile_update: bool) -> dict:
         compiled.train(1, batch_size)
         result["arq_compile_s"] = time.perf_counter() - start
         result["arq_compiled_update_ms"] = median_ms(lambda: compiled.train(1, batch_size), repeats, "cpu")
-        compiled = None
+        actor = ActingGraph(compiled.policy, 1, capture=False, compile=True)
+        start = time.perf_counter()
+        actor(obs[:1], starts, 0.0)
+        result["arq_compiled_collect_compile_s"] = time.perf_counter() - start
+        result["arq_compiled_collect_ms_1env"] = median_ms(lambda: actor(obs[:1], starts, 0.0), 10 * repeats, "cpu")
+        compiled = actor = None
 
     dqn = DQN(
         "MlpPolicy",
@@ -169,12 +178,19 @@ def markdown(report: dict) -> str:
         )
     compiled = [r for r in report["results"] if "arq_compiled_update_ms" in r]
     if compiled:
-        lines += ["", 'The update through `compile_update="default"` (torch.compile, inductor on CPU):', ""]
+        lines += [
+            "",
+            'Through torch.compile (inductor on CPU): the update with `compile_update="default"`, the collection step '
+            "with `graph_acting=True`:",
+            "",
+        ]
         for r in compiled:
-            update = r["arq_compiled_update_ms"]
+            update, collect = r["arq_compiled_update_ms"], r["arq_compiled_collect_ms_1env"]
             lines.append(
-                f"- {r['config']}: {update:.2f} ms ({update / floor_ms(r, 'arq'):.1f}x floor; eager "
-                f"{r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s"
+                f"- {r['config']}: update {update:.2f} ms ({update / floor_ms(r, 'arq'):.1f}x floor; eager "
+                f"{r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s; collection step, 1 "
+                f"env, {collect:.3f} ms ({collect / r['dqn_act_ms_1env']:.1f}x DQN's predict; eager "
+                f"{r['arq_collect_ms_1env']:.3f} ms), first call {r['arq_compiled_collect_compile_s']:.1f} s"
             )
     return "\n".join(lines) + "\n"
 
@@ -184,7 +200,7 @@ def main() -> None:
     parser.set_defaults(device="cpu")
     parser.add_argument("--repeats", type=int, default=30, help="timed updates per measurement (median)")
     parser.add_argument("--configs", nargs="*", default=COST_CONFIGS, choices=list(CONFIGS))
-    parser.add_argument("--compile", action="store_true", help='also time compile_update="default"')
+    parser.add_argument("--compile", action="store_true", help='also time compile_update="default" and graph_acting')
     args = parser.parse_args()
     if args.device != "cpu":
         parser.error("cost.py measures one CPU core (--device cpu)")

@@ -57,6 +57,8 @@ def test_acting_graph_capture_needs_cuda():
     model = ARQ("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, device="cpu")
     with pytest.raises(ValueError, match="capture=True needs the policy on a CUDA device, it is on cpu"):
         ActingGraph(model.policy, 1, capture=True)
+    with pytest.raises(ValueError, match="capture and compile are two ways to run the step: choose one"):
+        ActingGraph(model.policy, 1, capture=True, compile=True)
 
 
 def test_graph_acting_collects_the_greedy_actions_of_predict(tmp_path):

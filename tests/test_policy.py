@@ -235,7 +235,7 @@ class RecordActingContext(BaseCallback):
 def test_training_time_acting_equals_predict_loop(graph_acting):
     """
     The context carried while collecting (random actions included) is the one predict(obs, state, start) gives, also
-    when acting goes through the ActingGraph.
+    when acting goes through the ActingGraph (compiled on CPU: each step up to float rounding).
     """
     model = ARQ(
         "MlpPolicy",
@@ -252,4 +252,6 @@ def test_training_time_acting_equals_predict_loop(graph_acting):
     for obs, start, context in recorder.steps:
         _, state = model.policy.predict(obs, state, start)
         for level in range(2):
-            np.testing.assert_array_equal(state[level], context[level])
+            np.testing.assert_allclose(state[level], context[level], rtol=0, atol=1e-3 if graph_acting else 0)
+        if graph_acting:  # step by step: the rounding of one step (amplified by LayerNorm over 4 units) is not carried on
+            state = tuple(context)

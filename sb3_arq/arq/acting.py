@@ -57,8 +57,9 @@ class ActingGraph:
     envs whose episode starts, run the online cells (every cell, every action), take the greedy action, replace it by
     a uniformly random action with probability epsilon (drawn on the device), and keep the new activities as the next
     step's context. On CUDA the step runs eagerly three times, is then captured as a CUDA graph and replayed at every
-    later env step (``CapturedStep``: no Python and no kernel launch per cell); elsewhere it runs eagerly. Per env
-    step: one host-to-device copy of the observations and episode starts, one device-to-host copy of the actions.
+    later env step (``CapturedStep``: no Python and no kernel launch per cell); elsewhere it can run through
+    ``torch.compile`` (one fused program per step, compiled at the first call: seconds), or eagerly. Per env step: one
+    host-to-device copy of the observations and episode starts, one device-to-host copy of the actions.
 
     The greedy actions and contexts are those of ``ARQPolicy.act`` (and so of ``predict`` carrying its state); the
     random actions come from torch's generator of the device instead of numpy's (both are seeded by ``seed``).
@@ -66,16 +67,20 @@ class ActingGraph:
     :param policy: The policy whose online cells act. Its parameters are read in place at every step, so optimizer
         steps and ``set_parameters`` are seen; moving the policy to another device needs a new ``ActingGraph``.
     :param n_envs: Number of envs acting together.
-    :param capture: Capture the step as a CUDA graph (the policy must be on CUDA); False runs it eagerly.
+    :param capture: Capture the step as a CUDA graph (the policy must be on CUDA).
+    :param compile: Run the step through ``torch.compile`` (not with ``capture``). Neither: eagerly.
     :param context: The context to start from (copied), None for zero. ``context`` holds the current one,
         ``previous_context`` the one before the last step (``undo_step`` goes back to it).
     """
 
-    def __init__(self, policy: ARQPolicy, n_envs: int, capture: bool, context: Context | None = None):
+    def __init__(self, policy: ARQPolicy, n_envs: int, capture: bool, compile: bool = False, context: Context | None = None):
+        if capture and compile:
+            raise ValueError("capture and compile are two ways to run the step: choose one")
         if capture and policy.device.type != "cuda":
             raise ValueError(f"capture=True needs the policy on a CUDA device, it is on {policy.device}")
         self.policy = policy
         self.n_envs = n_envs
+        self.n_actions = int(policy.action_space.n)  # a Python int: the compiled step reads no numpy scalar
         obs_dtype = th.from_numpy(np.asarray(policy.observation_space.sample())).dtype
         self.obs = th.zeros((n_envs, *policy.observation_space.shape), dtype=obs_dtype, device=policy.device)
         self.episode_start = th.ones(n_envs, dtype=th.bool, device=policy.device)
@@ -83,7 +88,7 @@ class ActingGraph:
         self.context = policy.q_net.zero_context(n_envs) if context is None else [h.clone() for h in context]
         self.previous_context = [h.clone() for h in self.context]
         self.actions = th.zeros(n_envs, dtype=th.long, device=policy.device)
-        self.step = CapturedStep(self._step, capture)
+        self.step = CapturedStep(th.compile(self._step) if compile else self._step, capture)
 
     def _step(self) -> None:
         """One step of every env, reading and writing only the static tensors."""
@@ -93,7 +98,7 @@ class ActingGraph:
             keep = (~self.episode_start).float().unsqueeze(1)
             greedy, activities = self.policy(self.obs, [h * keep for h in self.context])
             explore = th.rand(self.n_envs, device=self.actions.device) < self.epsilon
-            random = th.randint(0, int(self.policy.action_space.n), (self.n_envs,), device=self.actions.device)
+            random = th.randint(0, self.n_actions, (self.n_envs,), device=self.actions.device)
             self.actions.copy_(th.where(explore, random, greedy))
             for h, activity in zip(self.context, activities, strict=True):
                 h.copy_(activity)

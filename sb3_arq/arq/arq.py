@@ -72,8 +72,9 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
     :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
         "reduce-overhead", "max-autotune"), or None (eager). Exact up to float rounding.
     :param graph_acting: Collect through an ``ActingGraph`` (every env step one fixed sequence of device operations,
-        a CUDA graph on CUDA, eager elsewhere): the same greedy actions and contexts; random actions from torch's
-        generator instead of numpy's. ``predict`` is not affected.
+        a CUDA graph on CUDA, ``torch.compile``-d elsewhere: seconds of compilation at the first step, then a fraction
+        of the eager step's time, benchmarks/results/cost-cpu.md): the same greedy actions and contexts up to float
+        rounding; random actions from torch's generator instead of numpy's. ``predict`` is not affected.
     :param graph_update: Run each update (sampling, context replays, losses, backward, clipping, Adam) as one
         ``CapturedUpdate`` (a CUDA graph on CUDA, eager elsewhere). Needs ``DeviceContextReplayBuffer``.
     :param replay_buffer_class: ``ContextReplayBuffer`` (None, the default: numpy storage in host memory) or
@@ -389,11 +390,12 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             self.replay_buffer.truncate_last_trajectory()
             self._actor = None
         if self._actor is None:
-            # The acting path, chosen once per env: ActingGraph (captured as a CUDA graph on CUDA) or EagerActing. A loaded
-            # model that goes on without a reset (load or set_env with force_reset=False) gets its actor here too: the
-            # contexts of its episodes in progress start from zero (a context is not saved).
+            # The acting path, chosen once per env: ActingGraph (a CUDA graph on CUDA, compiled elsewhere) or EagerActing. A
+            # loaded model that goes on without a reset (load or set_env with force_reset=False) gets its actor here too:
+            # the contexts of its episodes in progress start from zero (a context is not saved).
             if self.graph_acting:
-                self._actor = ActingGraph(self.policy, self.n_envs, capture=self.device.type == "cuda")
+                on_cuda = self.device.type == "cuda"
+                self._actor = ActingGraph(self.policy, self.n_envs, capture=on_cuda, compile=not on_cuda)
             else:
                 self._actor = EagerActing(self.policy)
             self._step_in_progress = False
