@@ -287,7 +287,7 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
     command += ["--log-root", str(log_root), "--results-dir", str(results)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    killed, at_once, deadline = [], 0, time.time() + 300
+    killed, at_once, deadline = [], 0, time.time() + 900  # a guard: a loaded machine runs the smoke grid slowly
     while driver.poll() is None and time.time() < deadline:
         processes = zoo_processes(log_root)
         at_once = max(at_once, len(processes))
@@ -297,7 +297,7 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
         time.sleep(0.05)
-    output = driver.communicate(timeout=60)[0]
+    output = driver.communicate(timeout=300)[0]
     print(output[-3000:])
     print(f"at most {at_once} runs at once; killed {killed}")
     assert at_once >= 2 and len(killed) == 2

@@ -479,7 +479,8 @@ def test_after_an_env_error_the_context_is_a_replay_of_the_stored_episode(graph_
     context = None
     for obs in model.replay_buffer.observations[:n_stored]:  # no update yet: the policy acted with these parameters
         _, context = model.policy.act(th.as_tensor(obs[None]), context, None)
-    assert all(th.equal(h, expected) for h, expected in zip(model._actor.context, context, strict=True))
+    for h, expected in zip(model._actor.context, context, strict=True):  # the compiled ActingGraph: up to float rounding
+        th.testing.assert_close(h, expected, rtol=0, atol=1e-4 if graph_acting else 0)
 
 
 def predict_loop(model, n_steps: int, pass_state: bool) -> None:
