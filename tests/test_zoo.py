@@ -73,6 +73,16 @@ def test_rl_zoo3_train_arq_minatar(arq_minatar_run):
 
 
 @requires_hook
+def test_rl_zoo3_command_line_train_reads_the_packaged_entries(tmp_path):
+    """rl-zoo3's command line (``rl_zoo3 train``, here ``python -m rl_zoo3.cli train``) reads arq.yml as its script does."""
+    args = ["-m", "rl_zoo3.cli", "train", "--algo", "arq", "--env", "CartPole-v1", "-n", "400", "-f", str(tmp_path)]
+    result = run_python([*args, "-params", "learning_starts:200"], cwd=tmp_path)
+    assert f"Loading hyperparameters from: {hyperparams_path('arq')}" in result.stdout
+    model = ARQ.load(tmp_path / "arq" / "CartPole-v1_1" / "CartPole-v1.zip", device="cpu")
+    assert model.reward_scale == 0.1 and model.target_update_interval == 143  # the CartPole-v1 entry's
+
+
+@requires_hook
 def test_rl_zoo3_default_entry_runs_any_env(log_folder):
     """An env without an entry of its own takes arq.yml's `default` (rl-zoo3's convention), as `--algo dqn` would."""
     result = zoo_train(log_folder, "arq", "CartPoleNoVel-v1", 400, 400, 1, "-params", "learning_starts:200")

@@ -40,11 +40,14 @@ def with_packaged_conf_file(args: list[str]) -> list[str]:
 def runs_zoo_train() -> bool:
     """
     :return: Whether this process runs rl-zoo3's ``train`` script: ``python -m rl_zoo3.train`` (or
-        ``sb3_arq.train``), or a script named ``train``.
+        ``sb3_arq.train``), a script named ``train``, or rl-zoo3's command line with ``train``
+        (``rl_zoo3 train``, ``python -m rl_zoo3.cli train``).
     """
     script = sys.argv[0]
     if script == "-m":  # python -m <module>, while Python imports the module's packages
         script = sys.orig_argv[sys.orig_argv.index("-m") + 1]
+    if script == "rl_zoo3.cli" or Path(script).name == "rl_zoo3":
+        return sys.argv[1:2] == ["train"]
     return script.rpartition(".")[2] == "train" or Path(script).stem == "train"
 
 
