@@ -17,7 +17,7 @@ import time
 
 import pandas as pd
 import torch as th
-from common import argument_parser, describe_run, write_results
+from common import argument_parser, describe_run, markdown_header, write_results
 from learning import iqm_interval
 from stable_baselines3 import DQN
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -46,7 +46,9 @@ def run_seed(seed: int) -> list[dict]:
 def markdown(report: dict) -> str:
     data = pd.DataFrame(report["runs"])
     lines = [
-        *markdown_title(report),
+        *markdown_header(f"Every default on {ENV_ID}: ARQ beside DQN", report),
+        f"torch {report['torch']}, one torch thread per process, {report['workers']} worker process(es) sharing the "
+        f"seeds; `learn({STEPS})` with every default, then {EVAL_EPISODES} greedy episodes (evaluate_policy).",
         "",
         "| algorithm | seeds >= 475 | final return IQM [95% CI] | mean +- SE | time per run (s), mean | "
         "per seed (return, s) |",
@@ -64,16 +66,6 @@ def markdown(report: dict) -> str:
     seconds = data.groupby("algo")["seconds"].mean()
     lines += ["", f"ARQ's time per run over DQN's: {seconds['ARQ'] / seconds['DQN']:.2f}x."]
     return "\n".join(lines) + "\n"
-
-
-def markdown_title(report: dict) -> list[str]:
-    return [
-        f"# Every default on {ENV_ID}: ARQ beside DQN on {report['device_name']}",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"torch {report['torch']}, one torch thread per process, {report['workers']} worker process(es) sharing the "
-        f"seeds; `learn({STEPS})` with every default, then {EVAL_EPISODES} greedy episodes (evaluate_policy).",
-    ]
 
 
 def main() -> None:

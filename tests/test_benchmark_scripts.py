@@ -61,3 +61,13 @@ def test_profile_update_writes_the_operator_table(tmp_path):
     text = (tmp_path / "profile-cpu.txt").read_text()
     assert text.startswith("python benchmarks/profile_update.py --config small --updates 1")
     assert "Self CPU" in text
+
+
+def test_cost_measures_an_update_beside_its_floor_and_dqn(tmp_path):
+    run_script("cost.py", *"--configs cartpole --repeats 2 --compile".split(), "--out", str(tmp_path))
+    (result,) = json.loads((tmp_path / "cost-cpu.json").read_text())["results"]
+    assert result["arq_update_gflop"] > result["dqn_update_gflop"] > 0 and result["gemm_gflops"] > 0
+    for key in ("arq_update_ms", "dqn_update_ms", "arq_act_ms_1env", "arq_compiled_update_ms", "arq_compiled_collect_ms_1env"):
+        assert result[key] > 0
+    text = (tmp_path / "cost-cpu.md").read_text()
+    assert "| CartPole-v1 entry | [64, 64], 4, 0, 32 |" in text and "Through torch.compile" in text
