@@ -56,11 +56,12 @@ def paper_variant(name: str) -> dict:
 # learning starts, as published; SB3's DQN anneals from step 0, so its fraction is 30,000 / 250,000 = 0.12), each
 # algorithm's own final epsilon (ARQ 0.01, DQN 0.1, as published).
 MINATAR_STEPS, MINATAR_LEARNING_STARTS, MINATAR_EXPLORATION_END = 250_000, 5_000, 30_000
-DMC_TASKS = tuple(f"dm_control/{task}-v0" for task in ("cartpole-swingup", "finger-spin", "ball_in_cup-catch"))
 MINATAR_DQN = {
     "learning_starts": MINATAR_LEARNING_STARTS,
     "exploration_fraction": MINATAR_EXPLORATION_END / MINATAR_STEPS,
 }
+# ... and DeepMind Control tasks with one or two action dimensions (ARQ's bang-bang actions: 2 or 4), 100,000 env steps
+DMC_TASKS = tuple(f"dm_control/{task}-v0" for task in ("cartpole-swingup", "finger-spin", "ball_in_cup-catch"))
 
 
 # Every grid: these settings unless it says otherwise. Its runs are blocks of {variants} x {tasks} x {seeds} (a block's
