@@ -325,26 +325,30 @@ def probability_of_improvement(x: list[np.ndarray], y: list[np.ndarray]) -> tupl
     P(X > Y) across tasks (Agarwal et al., NeurIPS 2021, "Deep RL at the edge of the statistical precipice", as
     rliable's ``probability_of_improvement``): per task, the share of pairs of runs (one of X, one of Y) where X's final
     return is higher, ties counting a half (the Mann-Whitney U statistic over n m); then the mean over tasks. Its 95%
-    interval is a percentile bootstrap stratified by task and algorithm (each resample redraws the runs of every task
-    and algorithm from its own), seeded.
+    interval is a percentile bootstrap stratified by task and algorithm (``scipy.stats.bootstrap`` with every task's
+    runs of each algorithm as an independent sample, seeded, as ``iqm_interval``); with a single run in some sample
+    there is nothing to resample and the interval is the point.
 
     :param x: Per task, X's final returns (one per seed).
     :param y: Per task, Y's final returns, in the same task order.
     :return: The probability, and the low and high ends of its 95% confidence interval.
     """
 
-    def across_tasks(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:  # (..., runs) per task -> (...)
+    def across_tasks(*samples: np.ndarray, axis: int = -1) -> np.ndarray:  # X's tasks, then Y's; runs on the last axis
         shares = []
-        for a, b in zip(xs, ys, strict=True):
+        for a, b in zip(samples[: len(x)], samples[len(x) :], strict=True):
             a, b = a[..., :, None], b[..., None, :]
             shares.append(((a > b) + 0.5 * (a == b)).mean(axis=(-2, -1)))
         return np.mean(shares, axis=0)
 
-    rng = np.random.default_rng(0)
-    x, y = [np.asarray(task, dtype=float) for task in x], [np.asarray(task, dtype=float) for task in y]
-    resample = [[runs[rng.integers(len(runs), size=(BOOTSTRAP_RESAMPLES, len(runs)))] for runs in side] for side in (x, y)]
-    low, high = np.percentile(across_tasks(*resample), [2.5, 97.5])
-    return float(across_tasks(x, y)), float(low), float(high)
+    samples = [np.asarray(task, dtype=float) for task in (*x, *y)]
+    probability = low = high = float(across_tasks(*samples))
+    if min(len(runs) for runs in samples) > 1:
+        bootstrap = stats.bootstrap(
+            samples, across_tasks, paired=False, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile", rng=0
+        )
+        low, high = map(float, bootstrap.confidence_interval)
+    return probability, low, high
 
 
 def summarise(data: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
