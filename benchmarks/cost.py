@@ -85,6 +85,13 @@ def acting_ms(model, obs: np.ndarray, repeats: int) -> float:
     return median_ms(lambda: model.predict(obs, state, starts, deterministic=True), repeats, "cpu")
 
 
+def first_call_s(fn) -> float:
+    """Seconds of the first call of fn() (a compilation included)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def measure(config: str, repeats: int, compile_update: bool) -> dict:
     """All measurements of one configuration (run in its own process, one torch thread)."""
     th.set_num_threads(1)
@@ -116,14 +123,10 @@ def measure(config: str, repeats: int, compile_update: bool) -> dict:
     model = None
     if compile_update:
         compiled = make_arq(config, "cpu", compile_update="default")
-        start = time.perf_counter()
-        compiled.train(1, batch_size)
-        result["arq_compile_s"] = time.perf_counter() - start
+        result["arq_compile_s"] = first_call_s(lambda: compiled.train(1, batch_size))
         result["arq_compiled_update_ms"] = median_ms(lambda: compiled.train(1, batch_size), repeats, "cpu")
         actor = ActingGraph(compiled.policy, 1, capture=False, compile=True)
-        start = time.perf_counter()
-        actor(obs[:1], starts, 0.0)
-        result["arq_compiled_collect_compile_s"] = time.perf_counter() - start
+        result["arq_compiled_collect_compile_s"] = first_call_s(lambda: actor(obs[:1], starts, 0.0))
         result["arq_compiled_collect_ms_1env"] = median_ms(lambda: actor(obs[:1], starts, 0.0), 10 * repeats, "cpu")
         compiled = actor = None
 
