@@ -22,6 +22,7 @@ from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
 
 from sb3_arq import ARQ
 from sb3_arq.arq import guards
+from sb3_arq.arq.acting import ActingGraph
 from sb3_arq.arq.statistics import UpdateStatistics
 from tests.helpers import SMALL, small_model, zoo_env
 
@@ -476,11 +477,17 @@ def test_after_an_env_error_the_context_is_a_replay_of_the_stored_episode(graph_
     model.learn(20, reset_num_timesteps=False)
     n_stored = model.replay_buffer.size()
     assert n_stored == 29 + 20 and model.replay_buffer.step_in_episode[n_stored - 1, 0] == n_stored - 1  # one episode
+    # The replay acts as the model did (no update yet: with these parameters): through a compiled ActingGraph of its
+    # own for graph_acting (the same program: exactly its rounding), else through the policy's act
+    replay = ActingGraph(model.policy, 1, capture=False, compile=True) if graph_acting else None
     context = None
-    for obs in model.replay_buffer.observations[:n_stored]:  # no update yet: the policy acted with these parameters
-        _, context = model.policy.act(th.as_tensor(obs[None]), context, None)
-    for h, expected in zip(model._actor.context, context, strict=True):  # the compiled ActingGraph: up to float rounding
-        th.testing.assert_close(h, expected, rtol=0, atol=1e-4 if graph_acting else 0)
+    for obs in model.replay_buffer.observations[:n_stored]:
+        if replay is None:
+            _, context = model.policy.act(th.as_tensor(obs[None]), context, None)
+        else:
+            replay(obs[None], np.zeros(1, dtype=bool), 0.0)
+            context = replay.context
+    assert all(th.equal(h, expected) for h, expected in zip(model._actor.context, context, strict=True))
 
 
 def predict_loop(model, n_steps: int, pass_state: bool) -> None:
