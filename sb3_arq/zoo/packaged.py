@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import gymnasium as gym
 
-# Algorithms whose hyperparameters sb3-arq ships
-PACKAGED_HYPERPARAMS = ("arq", "dqn", "qrdqn", "sac")
+# The hyperparameter files that sb3-arq ships: one per algorithm, and ARQ's CPU-sized entries of the paper's tasks
+PACKAGED_HYPERPARAMS = ("arq", "arq_cpu", "dqn", "qrdqn", "sac")
 # Algorithms that sb3-arq adds to rl-zoo3; without ``--conf-file`` they read sb3-arq's packaged yml
 ZOO_ALGOS = ("arq",)
 
