@@ -69,6 +69,13 @@ CONFIGS = {
         "batch_size": 32,
         "policy_kwargs": PUBLISHED_CELLS,
     },
+    "minatar-entry": {  # hyperparams/arq_cpu.yml: the minatar grid's ARQ (no connections through time)
+        "name": "MinAtar Breakout, CPU entry",
+        "env": "MinAtar/Breakout-v1",
+        "net_arch": [64, 64, 64],
+        "batch_size": 32,
+        "policy_kwargs": {"n_heads": 8, "goodness": "msq", "recurrent_connections": False, "forward_connections": False},
+    },
     "cartpole": {
         "name": "CartPole-v1 entry",
         "env": "CartPole-v1",
