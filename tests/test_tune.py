@@ -187,6 +187,21 @@ def test_search_scores_the_worst_seed_and_keeps_the_entry_schedule(tmp_path):
     assert model.policy.n_heads == trial.params["n_heads"] and model.batch_size == 16 and model.num_timesteps == 160
 
 
+def test_report_of_a_study_in_progress(tmp_path):
+    """A study whose only trial is still running (a search cut short): the table, no best entry, and --yml refused."""
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log")))
+    optuna.create_study(study_name="running", storage=storage).ask(
+        {"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2)}
+    )
+    report = [str(SEARCH / "report.py"), "--storage", "study.log", "--study-name", "running", "-o", "report.md"]
+    run_python(report, cwd=tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "| 0 (running) |" in text and "No trial has completed yet." in text and "Best trial" not in text
+    result = run_python([*report, "--yml", "best.yml"], cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "no trial of 'running' has completed" in result.stderr
+    assert not (tmp_path / "best.yml").exists()
+
+
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_trials_that_cannot_learn_or_fit_are_pruned_with_the_reason(tmp_path, kind):
     """

@@ -21,7 +21,7 @@ def value_text(value) -> str:
 
 
 def report(study: optuna.Study) -> list[str]:
-    """The markdown lines: the trials (best first, then unfinished ones) and the best trial's entry."""
+    """The markdown lines: the trials (best first, then unfinished ones) and the best trial's entry (if one completed)."""
     trials = sorted(study.trials, key=lambda trial: (trial.value is None, -(trial.value or 0.0), trial.number))
     names = list(dict.fromkeys(name for trial in trials for name in trial.params))
     lines = ["| trial | " + " | ".join(names) + " | final return per seed | value (worst) | minutes |"]
@@ -33,9 +33,10 @@ def report(study: optuna.Study) -> list[str]:
         minutes = f"{trial.duration.total_seconds() / 60:.1f}" if complete else "-"  # a stopped trial's is unknown
         params = " | ".join(value_text(trial.params[name]) if name in trial.params else "-" for name in names)
         lines.append(f"| {trial.number} ({trial.state.name.lower()}) | {params} | {seeds or '-'} | {value} | {minutes} |")
-    best = study.best_trial
+    if not any(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials):
+        return [*lines, "", "No trial has completed yet."]  # a study in progress
     entry = yaml.safe_dump(best_entry(study), sort_keys=False).strip()
-    return [*lines, "", f"Best trial: {best.number}, as a yml entry:", "", "```yaml", entry, "```"]
+    return [*lines, "", f"Best trial: {study.best_trial.number}, as a yml entry:", "", "```yaml", entry, "```"]
 
 
 def best_entry(study: optuna.Study) -> dict:
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("--yml", type=Path, default=None, help="write the best trial's entry there (for --conf-file)")
     args = parser.parse_args()
     study = optuna.load_study(study_name=args.study_name, storage=open_storage(args.storage))
+    if args.yml is not None and not any(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials):
+        parser.error(f"--yml: no trial of {args.study_name!r} has completed, so there is no best entry to write")
     lines = [f"# Search `{args.study_name}`: {len(study.trials)} trials", "", *report(study), ""]
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
