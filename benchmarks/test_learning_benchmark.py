@@ -304,7 +304,7 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
     assert driver.returncode == 1 and "retrying once" in output and "FAILED twice" in output
     assert "1 runs failed twice" in output and "Finished runs: 3 of 4" in (results / "smoke.md").read_text()
 
-    restart = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    restart = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)  # a guard, as above
     print(restart.stdout[-2000:], restart.stderr[-2000:])
     assert restart.returncode == 0 and "3 of 4 runs finished already (in the logs or the ledger), 1 to run" in restart.stdout
     assert "removing the unfinished attempt" in restart.stdout  # the second killed attempt
