@@ -416,10 +416,13 @@ def improvement_lines(grid: dict, data: pd.DataFrame) -> list[str]:
     x_finals, y_finals = ([finals[name, env_id].to_numpy() for env_id in tasks] for name in (x, y))
     probability, low, high = probability_of_improvement(x_finals, y_finals)
     labels = [grid["variants"][name]["label"] for name in (x, y)]
+    if min(len(runs) for runs in (*x_finals, *y_finals)) > 1:
+        interval = f"[95% CI {low:.2f}, {high:.2f}] (stratified bootstrap over seeds, {BOOTSTRAP_RESAMPLES:,} resamples)"
+    else:
+        interval = "(no confidence interval yet: a task has a single run of one of them)"
     return [
         f"Across {len(tasks)} task(s) ({', '.join(tasks)}): the probability that {labels[0]}'s final return exceeds "
-        f"{labels[1]}'s (probability of improvement, Agarwal et al. 2021) is **{probability:.2f}** [95% CI {low:.2f}, "
-        f"{high:.2f}] (stratified bootstrap over seeds, {BOOTSTRAP_RESAMPLES:,} resamples).",
+        f"{labels[1]}'s (probability of improvement, Agarwal et al. 2021) is **{probability:.2f}** {interval}.",
         "",
     ]
 

@@ -101,7 +101,10 @@ def test_probability_of_improvement_counts_pairs_of_runs_per_task():
     assert (
         line.startswith("Across 2 task(s) (E, F): the probability that A's final return exceeds B's")
         and f"**{expected:.2f}**" in line
+        and "[95% CI " in line
     )
+    (line, _) = learning.improvement_lines(grid, data[(data["env"] != "F") | (data["seed"] == 0)])  # F: one run of each
+    assert "no confidence interval yet: a task has a single run of one of them" in line and "95% CI" not in line
     assert (
         learning.improvement_lines({**grid, "compare": ("a", "c")}, data) == [] and learning.improvement_lines({}, data) == []
     )
