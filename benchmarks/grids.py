@@ -126,12 +126,8 @@ GRIDS = {
             "DQN: the MinAtar paper's network and settings (hyperparams/dqn.yml: conv 16 + 128 units, batch 32, "
             "buffer 100k, centred RMSProp 2.5e-4, train every step, target copy every 1000 steps, final epsilon 0.1) "
             "with exploration_fraction 0.12 (epsilon 1.0 -> 0.1 over steps 0-30,000).",
-            "ARQ: its CPU entry (hyperparams/arq_cpu.yml, one for the five games), found by a search on Breakout, seeds "
-            ">= 1000 (benchmarks/search/minatar-cpu.md): widths [64, 64, 64] instead of [400, 200, 200], batch 32 "
-            "instead of 512, buffer 100k instead of 5M, no connections through time (published: context 10 with both), "
-            "goodness 'msq' instead of 'std', lr 9.5e-4 instead of 1e-4, max_grad_norm 0.063 instead of 1.0, target "
-            "copy every 286 steps instead of 1000; unchanged: 8 heads, train every 4 steps, gamma 0.99, final epsilon 0.01; "
-            "the update and the collection step through torch.compile (compile_update, graph_acting).",
+            "ARQ: its CPU entry (hyperparams/arq_cpu.yml, one for the five games; its comment says what differs from "
+            "the published entry), found by a search on Breakout, seeds >= 1000 (benchmarks/search/minatar-cpu.md).",
             "Evaluation greedy (rl-zoo3's, deterministic; MinAtar's sticky actions keep episodes stochastic) on 10 "
             "episodes every 25,000 steps, for both algorithms; seeds 0-4.",
             "One torch thread per run (OMP_NUM_THREADS=1, --num-threads 1) on a 2-core machine shared with other work.",
