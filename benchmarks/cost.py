@@ -128,6 +128,9 @@ def measure(config: str, repeats: int, compile_update: bool) -> dict:
         actor = ActingGraph(compiled.policy, 1, capture=False, compile=True)
         result["arq_compiled_collect_compile_s"] = first_call_s(lambda: actor(obs[:1], starts, 0.0))
         result["arq_compiled_collect_ms_1env"] = median_ms(lambda: actor(obs[:1], starts, 0.0), 10 * repeats, "cpu")
+        compiled.policy.compile_acting()  # predict as with graph_acting=True
+        result["arq_compiled_act_compile_s"] = first_call_s(lambda: compiled.predict(obs[:1], deterministic=True))
+        result["arq_compiled_act_ms_1env"] = acting_ms(compiled, obs[:1], 10 * repeats)
         compiled = actor = None
 
     dqn = DQN(
@@ -184,16 +187,19 @@ def markdown(report: dict) -> str:
         lines += [
             "",
             'Through torch.compile (inductor on CPU): the update with `compile_update="default"`, the collection step '
-            "with `graph_acting=True`:",
+            "and `predict` with `graph_acting=True`:",
             "",
         ]
         for r in compiled:
             update, collect = r["arq_compiled_update_ms"], r["arq_compiled_collect_ms_1env"]
+            act = r["arq_compiled_act_ms_1env"]
             lines.append(
                 f"- {r['config']}: update {update:.2f} ms ({update / floor_ms(r, 'arq'):.1f}x floor; eager "
                 f"{r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s; collection step, 1 "
                 f"env, {collect:.3f} ms ({collect / r['dqn_act_ms_1env']:.1f}x DQN's predict; eager "
-                f"{r['arq_collect_ms_1env']:.3f} ms), first call {r['arq_compiled_collect_compile_s']:.1f} s"
+                f"{r['arq_collect_ms_1env']:.3f} ms), first call {r['arq_compiled_collect_compile_s']:.1f} s; predict "
+                f"carrying the context, 1 env, {act:.3f} ms ({act / r['dqn_act_ms_1env']:.1f}x DQN's; eager "
+                f"{r['arq_act_ms_1env']:.3f} ms), first call {r['arq_compiled_act_compile_s']:.1f} s"
             )
     return "\n".join(lines) + "\n"
 

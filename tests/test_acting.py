@@ -1,5 +1,6 @@
 """ActingGraph, the static-tensor acting step (captured as a CUDA graph on a GPU; here, on CPU, the same step run eagerly)."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -82,3 +83,29 @@ def test_graph_acting_collects_the_greedy_actions_of_predict(tmp_path):
     model.save(tmp_path / "model")
     loaded = ARQ.load(tmp_path / "model", device="cpu")
     assert loaded.graph_acting and loaded._actor is None
+
+
+def test_graph_acting_compiles_predict_with_the_eager_actions_and_contexts():
+    """
+    Off CUDA, graph_acting also compiles predict's greedy step (evaluations): over an episode carried through its state,
+    the same actions and next contexts (up to float rounding) as an eager model with the same weights, from each state.
+    """
+    policy_kwargs = {"net_arch": [8, 6], "recurrent_connections": True, "forward_connections": True}
+    kwargs = dict(context_size=3, policy_kwargs=policy_kwargs, seed=0, device="cpu")
+    compiled, eager = ARQ("MlpPolicy", "CartPole-v1", graph_acting=True, **kwargs), ARQ("MlpPolicy", "CartPole-v1", **kwargs)
+    assert compiled.policy._acting_forward != compiled.policy.forward and eager.policy._acting_forward == eager.policy.forward
+    eager.policy.load_state_dict(compiled.policy.state_dict())
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=0)
+    state, start = None, np.ones(1, dtype=bool)
+    for _ in range(100):  # both from the compiled model's state: the rounding of one step is not carried on
+        action, next_state = compiled.predict(obs[None], state, start, deterministic=True)
+        eager_action, eager_state = eager.predict(obs[None], state, start, deterministic=True)
+        np.testing.assert_array_equal(action, eager_action)
+        assert len(next_state) == 2
+        for h, eager_h in zip(next_state, eager_state, strict=True):
+            np.testing.assert_allclose(h, eager_h, rtol=0, atol=1e-4)
+        obs, _, terminated, truncated, _ = env.step(int(action[0]))
+        state, start[:] = next_state, terminated or truncated
+        if start[0]:
+            obs, _ = env.reset()

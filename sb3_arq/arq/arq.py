@@ -74,7 +74,8 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
     :param graph_acting: Collect through an ``ActingGraph`` (every env step one fixed sequence of device operations,
         a CUDA graph on CUDA, ``torch.compile``-d elsewhere: seconds of compilation at the first step, then a fraction
         of the eager step's time, benchmarks/results/cost-cpu.md): the same greedy actions and contexts up to float
-        rounding; random actions from torch's generator instead of numpy's. ``predict`` is not affected.
+        rounding; random actions from torch's generator instead of numpy's. Off CUDA, ``predict`` (so evaluations)
+        goes through ``torch.compile`` as well (``ARQPolicy.compile_acting``).
     :param graph_update: Run each update (sampling, context replays, losses, backward, clipping, Adam) as one
         ``CapturedUpdate`` (a CUDA graph on CUDA, eager elsewhere). Needs ``DeviceContextReplayBuffer``.
     :param replay_buffer_class: ``ContextReplayBuffer`` (None, the default: numpy storage in host memory) or
@@ -197,6 +198,8 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         super()._setup_model()
         if not self.policy.uses_context:
             self.replay_buffer.context_size = 0  # no connection through time: no window to gather
+        if self.graph_acting and self.device.type != "cuda":
+            self.policy.compile_acting()  # predict (and so evaluations) compiled as the collection step
         self._create_aliases()
         self._setup_update()
 

@@ -186,6 +186,7 @@ class ARQPolicy(BasePolicy):
         )
         self._predicts_without_state = 0  # consecutive predict() calls that restarted the context (see predict)
         self._warned_predict_habit = False
+        self._acting_forward = self.forward  # act()'s greedy step: eager, or compiled (compile_acting)
         self._build(lr_schedule)
 
     # The keyword arguments (policy_kwargs): the signature's after the spaces and the schedule. Each is kept as the
@@ -242,6 +243,14 @@ class ARQPolicy(BasePolicy):
         hs, qs = self.q_net(self.flatten_obs(obs), context)
         return self.greedy_action(qs), hs
 
+    def compile_acting(self) -> None:
+        """
+        From now on, run ``act``'s greedy step (so ``predict``, and evaluations) through ``torch.compile``: one fused
+        program per step, compiled at its first call (seconds) and again for another number of envs; the same greedy
+        actions and contexts as the eager step up to float rounding. ARQ does this with ``graph_acting`` off CUDA.
+        """
+        self._acting_forward = th.compile(self.forward)
+
     def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         """Greedy actions from a zero context (an episode's first step); ``predict`` carries the context."""
         return self(observation, self.q_net.zero_context(len(observation)))[0]
@@ -266,7 +275,7 @@ class ARQPolicy(BasePolicy):
             elif episode_start is not None and episode_start.any():
                 keep = th.as_tensor(~episode_start.reshape(len(obs), 1), device=self.device)
                 context = [h * keep for h in context]
-            return self(obs, context)
+            return self._acting_forward(obs, context)
 
     def predict(
         self,
