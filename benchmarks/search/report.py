@@ -20,6 +20,11 @@ def value_text(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def has_completed_trial(study: optuna.Study) -> bool:
+    """Whether a trial of the study has completed (a best trial exists)."""
+    return any(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+
+
 def report(study: optuna.Study) -> list[str]:
     """The markdown lines: the trials (best first, then unfinished ones) and the best trial's entry (if one completed)."""
     trials = sorted(study.trials, key=lambda trial: (trial.value is None, -(trial.value or 0.0), trial.number))
@@ -33,7 +38,7 @@ def report(study: optuna.Study) -> list[str]:
         minutes = f"{trial.duration.total_seconds() / 60:.1f}" if complete else "-"  # a stopped trial's is unknown
         params = " | ".join(value_text(trial.params[name]) if name in trial.params else "-" for name in names)
         lines.append(f"| {trial.number} ({trial.state.name.lower()}) | {params} | {seeds or '-'} | {value} | {minutes} |")
-    if not any(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials):
+    if not has_completed_trial(study):
         return [*lines, "", "No trial has completed yet."]  # a study in progress
     entry = yaml.safe_dump(best_entry(study), sort_keys=False).strip()
     return [*lines, "", f"Best trial: {study.best_trial.number}, as a yml entry:", "", "```yaml", entry, "```"]
@@ -52,7 +57,7 @@ def main() -> None:
     parser.add_argument("--yml", type=Path, default=None, help="write the best trial's entry there (for --conf-file)")
     args = parser.parse_args()
     study = optuna.load_study(study_name=args.study_name, storage=open_storage(args.storage))
-    if args.yml is not None and not any(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials):
+    if args.yml is not None and not has_completed_trial(study):
         parser.error(f"--yml: no trial of {args.study_name!r} has completed, so there is no best entry to write")
     lines = [f"# Search `{args.study_name}`: {len(study.trials)} trials", "", *report(study), ""]
     args.output.write_text("\n".join(lines))
