@@ -7,7 +7,8 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_arq import ARQ
-from sb3_arq.arq.acting import ActingGraph
+from sb3_arq.arq.acting import ActingGraph, EagerActing
+from sb3_arq.arq.arq import AUTO_COMPILE_STEPS
 from sb3_arq.envs.registration import register_env_family
 
 
@@ -109,3 +110,56 @@ def test_graph_acting_compiles_predict_with_the_eager_actions_and_contexts():
         state, start[:] = next_state, terminated or truncated
         if start[0]:
             obs, _ = env.reset()
+
+
+def test_auto_compiles_a_long_cpu_run_and_keeps_a_short_one_eager(tmp_path):
+    """
+    compile_update and graph_acting "auto" (the defaults): a learn() of fewer than AUTO_COMPILE_STEPS steps after
+    learning_starts stays eager; a longer one compiles the update, the collection step and predict; a loaded model
+    chooses again at its first learn().
+    """
+    model = ARQ("MlpPolicy", "CartPole-v1", learning_starts=100, policy_kwargs={"net_arch": [8]}, seed=0, device="cpu")
+    assert (model.compile_update, model.graph_acting) == ("auto", "auto")
+    model.learn(200)
+    assert model._compiled_cell_losses is None and isinstance(model._actor, EagerActing)
+    assert model.policy._acting_forward == model.policy.forward
+    model._setup_learn(100 + AUTO_COMPILE_STEPS)  # a new run of that length: chosen as learn() does, without running it
+    assert model._compiled_cell_losses is not None and isinstance(model._actor, ActingGraph)
+    assert model.policy._acting_forward != model.policy.forward
+    model.save(tmp_path / "model")
+    loaded = ARQ.load(tmp_path / "model", device="cpu")
+    assert loaded._compiles is None and loaded._compiled_cell_losses is None
+    loaded.set_env(make_vec_env("CartPole-v1", n_envs=1, seed=0))
+    loaded.learn(200)
+    assert loaded._compiled_cell_losses is None and isinstance(loaded._actor, EagerActing)
+
+
+def test_auto_without_a_cpp_compiler_warns_and_runs_eagerly(monkeypatch):
+    """Inductor builds CPU kernels with a C++ compiler: without one, "auto" says so and stays eager."""
+    monkeypatch.setattr(th._inductor.config.cpp, "cxx", ("no-such-c++-compiler",))
+    model = ARQ("MlpPolicy", "CartPole-v1", learning_starts=0, policy_kwargs={"net_arch": [8]}, seed=0, device="cpu")
+    with pytest.warns(UserWarning, match=r"ARQ runs eagerly: .*needs a C\+\+ compiler .*no-such-c\+\+-compiler"):
+        model._setup_learn(AUTO_COMPILE_STEPS)
+    assert model._compiled_cell_losses is None and isinstance(model._actor, EagerActing)
+    with pytest.raises(ValueError, match=r"compile_update must be one of \[None, 'auto', 'default'"):
+        ARQ("MlpPolicy", "CartPole-v1", compile_update="fast", device="cpu")
+
+
+@pytest.mark.parametrize("connections", [False, True])
+def test_the_cells_act_only_for_greedy_steps_without_context(connections):
+    """
+    Without connections through time the cells run only for the steps that take the greedy action (SB3's DQN skips
+    its network on random steps too); with them, every step runs the cells, so that the context advances.
+    """
+    policy_kwargs = {"net_arch": [8], "recurrent_connections": connections}
+    model = ARQ(
+        "MlpPolicy", "CartPole-v1", learning_starts=0, gradient_steps=0, exploration_initial_eps=0.5,
+        exploration_final_eps=0.5, context_size=2, policy_kwargs=policy_kwargs, seed=0, device="cpu",
+    )  # fmt: skip
+    calls = []
+    model.policy.q_net.register_forward_hook(lambda *_: calls.append(1))
+    model.learn(400)
+    if connections:
+        assert len(calls) == 400
+    else:
+        assert 150 < len(calls) < 250  # about half of the steps: binomial(400, 0.5), standard deviation 10

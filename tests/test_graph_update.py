@@ -30,7 +30,7 @@ def test_graph_update_needs_the_device_buffer_and_no_nested_cuda_graphs():
         small_model(replay_buffer_class=DeviceContextReplayBuffer, graph_update=True, compile_update="reduce-overhead")
     with pytest.raises(TypeError, match="replay_buffer_class must be ContextReplayBuffer or DeviceContextReplayBuffer"):
         small_model(replay_buffer_class=dict)
-    with pytest.raises(TypeError, match="graph_acting must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="graph_acting must be True, False or 'auto', got 'yes'"):
         small_model(graph_acting="yes")
     assert small_model(replay_buffer_class=None).replay_buffer_class is ContextReplayBuffer
 

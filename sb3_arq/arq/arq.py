@@ -1,6 +1,7 @@
 import functools
+import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import torch as th
@@ -19,11 +20,16 @@ from sb3_arq.arq.files import SafeFiles
 from sb3_arq.arq.policies import ARQPolicy, MlpPolicy
 from sb3_arq.arq.stack import CellStack, Context
 from sb3_arq.arq.statistics import UpdateStatistics
+from sb3_arq.common.callers import user_stacklevel
+from sb3_arq.common.compiler import cpp_compiler_missing
 from sb3_arq.common.cuda_graph import CapturedUpdate
 
 SelfARQ = TypeVar("SelfARQ", bound="ARQ")
 # The default learning rate: linear from 2.6e-2 to 0 over the run (the CartPole-v1 entry's ``lin_2.6e-2``)
 DEFAULT_LEARNING_RATE = LinearSchedule(2.6e-2, 0.0, 1.0)
+# compile_update="auto" and graph_acting="auto" compile (off CUDA) a learn() that collects at least this many env steps
+# after learning_starts: the seconds of compilation are then a small part of the run (benchmarks/results/cost-cpu-compiled.md)
+AUTO_COMPILE_STEPS = 20_000
 
 
 class ARQ(SafeFiles, OffPolicyAlgorithm):
@@ -70,12 +76,16 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         (about ``reward_scale * (max reward + shift) / (1 - gamma)`` <= 10). Both apply where the TD targets are
         formed: the replay buffer, Monitor and evaluations keep the env's own rewards.
     :param compile_update: Compute the cells' losses through ``torch.compile`` with this mode ("default",
-        "reduce-overhead", "max-autotune"), or None (eager). Exact up to float rounding.
+        "reduce-overhead", "max-autotune"), None (eager), or "auto" (the default): "default" off CUDA for a ``learn()``
+        that collects at least ``AUTO_COMPILE_STEPS`` (20,000) env steps after ``learning_starts``, when inductor finds
+        the C++ compiler it builds CPU kernels with (else eager, with a warning); eager otherwise. Exact up to float
+        rounding; about 2x faster per update on a CPU after a compilation of seconds (benchmarks/results/cost-cpu-compiled.md).
     :param graph_acting: Collect through an ``ActingGraph`` (every env step one fixed sequence of device operations,
         a CUDA graph on CUDA, ``torch.compile``-d elsewhere: seconds of compilation at the first step, then a fraction
-        of the eager step's time, benchmarks/results/cost-cpu.md): the same greedy actions and contexts up to float
-        rounding; random actions from torch's generator instead of numpy's. Off CUDA, ``predict`` (so evaluations)
-        goes through ``torch.compile`` as well (``ARQPolicy.compile_acting``).
+        of the eager step's time, benchmarks/results/cost-cpu-compiled.md): the same greedy actions and contexts up to
+        float rounding; random actions from torch's generator instead of numpy's. Off CUDA, ``predict`` (so
+        evaluations) goes through ``torch.compile`` as well (``ARQPolicy.compile_acting``). "auto" (the default): True
+        where ``compile_update="auto"`` compiles (a long run off CUDA), else False.
     :param graph_update: Run each update (sampling, context replays, losses, backward, clipping, Adam) as one
         ``CapturedUpdate`` (a CUDA graph on CUDA, eager elsewhere). Needs ``DeviceContextReplayBuffer``.
     :param replay_buffer_class: ``ContextReplayBuffer`` (None, the default: numpy storage in host memory) or
@@ -118,8 +128,8 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         context_size: int = 10,
         reward_shift: float = 0.0,
         reward_scale: float = 0.1,
-        compile_update: str | None = None,
-        graph_acting: bool = False,
+        compile_update: str | None = "auto",
+        graph_acting: bool | Literal["auto"] = "auto",
         graph_update: bool = False,
         replay_buffer_class: type[ContextReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
@@ -173,7 +183,9 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         self.graph_update = graph_update
         self.exploration_rate = 1.0
         self._n_calls = 0  # env steps (of all envs together) since the model was created
-        # Chosen once (_setup_model, _setup_learn): the update step, and the acting path that carries each env's context
+        # Chosen once per run (_setup_model, _setup_learn): the update step, and the acting path that carries each env's
+        # context; _compiles: whether "auto" compiles this run (None before the first learn)
+        self._compiles: bool | None = None
         self._compiled_cell_losses = None
         self._update_step = None
         self._actor: EagerActing | ActingGraph | None = None
@@ -198,19 +210,21 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         super()._setup_model()
         if not self.policy.uses_context:
             self.replay_buffer.context_size = 0  # no connection through time: no window to gather
-        if self.graph_acting and self.device.type != "cuda":
+        if self.graph_acting is True and self.device.type != "cuda":
             self.policy.compile_acting()  # predict (and so evaluations) compiled as the collection step
         self._create_aliases()
-        self._setup_update()
+        self._setup_update(None if self.compile_update == "auto" else self.compile_update)
 
-    def _setup_update(self) -> None:
+    def _setup_update(self, compile_mode: str | None) -> None:
         """
-        Choose the update step once: ``_update`` with the cells' losses eager or through ``torch.compile``
-        (``compile_update``), called as it is or as a ``CapturedUpdate`` (``graph_update``: a CUDA graph on CUDA).
+        Choose the update step: ``_update`` with the cells' losses eager (``compile_mode`` None) or through
+        ``torch.compile`` in this mode, called as it is or as a ``CapturedUpdate`` (``graph_update``: a CUDA graph on
+        CUDA).
         """
         cell_losses = self._cell_losses
-        if self.compile_update is not None:
-            cell_losses = self._compiled_cell_losses = th.compile(self._cell_losses, mode=self.compile_update)
+        self._compiled_cell_losses = None
+        if compile_mode is not None:
+            cell_losses = self._compiled_cell_losses = th.compile(self._cell_losses, mode=compile_mode)
         self._update_step = functools.partial(self._update, cell_losses)
         if self.graph_update:
             generators = [self.replay_buffer.generator]  # the device buffer's sampling generator
@@ -356,13 +370,22 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """
-        Every step goes through the actor (``_setup_learn``), also random ones, so that each env's context advances.
-        A step that did not complete (see ``_step_in_progress``) is undone first: no observation enters a context twice.
+        With connections through time, every step goes through the actor (``_setup_learn``), also random ones, so that
+        each env's context advances; a step that did not complete (see ``_step_in_progress``) is undone first: no
+        observation enters a context twice. Without, as in SB3's DQN, the cells run only when an env takes the greedy
+        action (probability 1 - epsilon per env).
         """
         if self._step_in_progress:
             self._actor.undo_step()
         self._step_in_progress = True
-        actions = self._actor(self._last_obs, self._last_episode_starts, self.exploration_rate)
+        if self.policy.uses_context:
+            actions = self._actor(self._last_obs, self._last_episode_starts, self.exploration_rate)
+        else:
+            explores = np.random.rand(n_envs) < self.exploration_rate
+            actions = np.array([self.action_space.sample() for _ in range(n_envs)])
+            if not explores.all():
+                greedy = self._actor(self._last_obs, self._last_episode_starts, 0.0)
+                actions = np.where(explores, actions, greedy)
         return actions, actions
 
     def _store_transition(
@@ -388,23 +411,26 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         tb_log_name: str = "run",
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
-        if reset_num_timesteps or self._last_obs is None:
+        new_run = reset_num_timesteps or self._last_obs is None
+        if new_run:
             # The env is about to be reset: the episodes in progress end here, and so do their contexts.
             self.replay_buffer.truncate_last_trajectory()
             self._actor = None
+        total_timesteps, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        if new_run or self._compiles is None:
+            self._choose_auto_modes(total_timesteps - max(self.num_timesteps, self.learning_starts))
         if self._actor is None:
             # The acting path, chosen once per env: ActingGraph (a CUDA graph on CUDA, compiled elsewhere) or EagerActing. A
             # loaded model that goes on without a reset (load or set_env with force_reset=False) gets its actor here too:
             # the contexts of its episodes in progress start from zero (a context is not saved).
-            if self.graph_acting:
+            if self.graph_acting is True or (self.graph_acting == "auto" and self._compiles):
                 on_cuda = self.device.type == "cuda"
                 self._actor = ActingGraph(self.policy, self.n_envs, capture=on_cuda, compile=not on_cuda)
             else:
                 self._actor = EagerActing(self.policy)
             self._step_in_progress = False
-        total_timesteps, callback = super()._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
-        )
         guards.warn_no_update(total_timesteps, self.num_timesteps, self.learning_starts)
         if self.verbose >= 1 and not progress_bar:
             print(
@@ -414,6 +440,31 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             )
         self.exploration_rate = self._exploration_rate()  # the first step's epsilon (then _on_step updates it)
         return total_timesteps, callback
+
+    def _choose_auto_modes(self, steps: int) -> None:
+        """
+        Resolve ``compile_update="auto"`` and ``graph_acting="auto"`` for a run that collects ``steps`` env steps after
+        ``learning_starts``: compiled off CUDA for at least ``AUTO_COMPILE_STEPS`` when inductor finds its C++ compiler,
+        else eager (with a warning when only the compiler is missing).
+        """
+        if "auto" not in (self.compile_update, self.graph_acting):
+            return
+        compiles = self.device.type != "cuda" and steps >= AUTO_COMPILE_STEPS
+        missing = cpp_compiler_missing() if compiles else ""
+        if missing:
+            warnings.warn(
+                f"ARQ runs eagerly: compile_update='auto' and graph_acting='auto' compile a run of {steps} steps on "
+                f"{self.device.type} through torch.compile, which needs a C++ compiler ({missing}). Install one (e.g. "
+                "apt-get install g++) for updates about 2x faster, or pass compile_update=None, graph_acting=False.",
+                stacklevel=user_stacklevel(),
+            )
+            compiles = False
+        if compiles != self._compiles:
+            if self.compile_update == "auto":
+                self._setup_update("default" if compiles else None)
+            if self.graph_acting == "auto":
+                self.policy.compile_acting(compiles)
+        self._compiles = compiles
 
     def learn(
         self: SelfARQ,
@@ -434,7 +485,7 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        chosen = ["_compiled_cell_losses", "_update_step", "_actor", "_step_in_progress"]
+        chosen = ["_compiles", "_compiled_cell_losses", "_update_step", "_actor", "_step_in_progress"]
         return [*super()._excluded_save_params(), "q_net", "q_net_target", *chosen]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

@@ -21,6 +21,8 @@ from sb3_arq.common.checks import check_int, check_number, check_train_freq
 
 # Warn when a TD target exceeds the largest Q a cell can represent by this factor
 TARGET_SCALE_WARNING = 10.0
+# compile_update: torch.compile's modes, eager (None), or ARQ's choice by device and run length ("auto")
+COMPILE_MODES = (None, "auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def check_policy_name(policy_name: str) -> None:
@@ -52,9 +54,12 @@ def check_arguments(model: OffPolicyAlgorithm) -> None:
             "order, as float32) and use 'MlpPolicy'."
         )
     model.policy_class.check_policy_kwargs(model.policy_kwargs)
-    for name in ("graph_acting", "graph_update"):
-        if not isinstance(getattr(model, name), bool):
-            raise TypeError(f"{name} must be True or False, got {getattr(model, name)!r}")
+    if not (isinstance(model.graph_acting, bool) or model.graph_acting == "auto"):
+        raise TypeError(f"graph_acting must be True, False or 'auto', got {model.graph_acting!r}")
+    if not isinstance(model.graph_update, bool):
+        raise TypeError(f"graph_update must be True or False, got {model.graph_update!r}")
+    if model.compile_update not in COMPILE_MODES:
+        raise ValueError(f"compile_update must be one of {list(COMPILE_MODES)}, got {model.compile_update!r}")
     if not (isinstance(model.replay_buffer_class, type) and issubclass(model.replay_buffer_class, ContextReplayBuffer)):
         raise TypeError(
             "replay_buffer_class must be ContextReplayBuffer or DeviceContextReplayBuffer (sb3_arq.arq.buffers): ARQ's "

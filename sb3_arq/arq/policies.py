@@ -243,13 +243,14 @@ class ARQPolicy(BasePolicy):
         hs, qs = self.q_net(self.flatten_obs(obs), context)
         return self.greedy_action(qs), hs
 
-    def compile_acting(self) -> None:
+    def compile_acting(self, compiled: bool = True) -> None:
         """
-        From now on, run ``act``'s greedy step (so ``predict``, and evaluations) through ``torch.compile``: one fused
-        program per step, compiled at its first call (seconds) and again for another number of envs; the same greedy
-        actions and contexts as the eager step up to float rounding. ARQ does this with ``graph_acting`` off CUDA.
+        From now on, run ``act``'s greedy step (so ``predict``, and evaluations) through ``torch.compile`` (one fused
+        program per step, compiled at its first call: seconds, and again for another number of envs; the same greedy
+        actions and contexts as the eager step up to float rounding), or eagerly (``compiled=False``). ARQ compiles it
+        with ``graph_acting`` off CUDA.
         """
-        self._acting_forward = th.compile(self.forward)
+        self._acting_forward = th.compile(self.forward) if compiled else self.forward
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         """Greedy actions from a zero context (an episode's first step); ``predict`` carries the context."""
