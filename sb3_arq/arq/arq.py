@@ -213,14 +213,15 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
         if self.graph_acting is True and self.device.type != "cuda":
             self.policy.compile_acting()  # predict (and so evaluations) compiled as the collection step
         self._create_aliases()
-        self._setup_update(None if self.compile_update == "auto" else self.compile_update)
+        self._setup_update()
 
-    def _setup_update(self, compile_mode: str | None) -> None:
+    def _setup_update(self) -> None:
         """
-        Choose the update step: ``_update`` with the cells' losses eager (``compile_mode`` None) or through
-        ``torch.compile`` in this mode, called as it is or as a ``CapturedUpdate`` (``graph_update``: a CUDA graph on
-        CUDA).
+        Choose the update step: ``_update`` with the cells' losses eager or through ``torch.compile``
+        (``compile_update``; "auto" as this run chose, ``_choose_auto_modes``), called as it is or as a
+        ``CapturedUpdate`` (``graph_update``: a CUDA graph on CUDA).
         """
+        compile_mode = ("default" if self._compiles else None) if self.compile_update == "auto" else self.compile_update
         cell_losses = self._cell_losses
         self._compiled_cell_losses = None
         if compile_mode is not None:
@@ -460,11 +461,11 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
             )
             compiles = False
         if compiles != self._compiles:
+            self._compiles = compiles
             if self.compile_update == "auto":
-                self._setup_update("default" if compiles else None)
+                self._setup_update()
             if self.graph_acting == "auto":
                 self.policy.compile_acting(compiles)
-        self._compiles = compiles
 
     def learn(
         self: SelfARQ,
