@@ -134,7 +134,8 @@ def make_env(config: str) -> gym.Env:
 def make_arq(config: str, device: str, policy_kwargs: dict | None = None, **kwargs) -> ARQ:
     """
     ARQ (seed 0) on the configuration's env with its widths, batch size and settings, ``policy_kwargs`` and ``kwargs`` on top,
-    its buffer filled with ``PREFILL`` random transitions (no update yet: the next step trains).
+    its buffer filled with ``PREFILL`` random transitions (no update yet: the next step trains). Eager unless ``kwargs``
+    say otherwise (ARQ's "auto" would compile a long run on a CPU).
     """
     spec = CONFIGS[config]
     policy_kwargs = {
@@ -148,6 +149,8 @@ def make_arq(config: str, device: str, policy_kwargs: dict | None = None, **kwar
         "learning_starts": PREFILL,
         **({"batch_size": spec["batch_size"]} if spec["batch_size"] else {}),
         "seed": 0,
+        "compile_update": None,
+        "graph_acting": False,
         **spec.get("kwargs", {}),
         **kwargs,
     }
