@@ -255,3 +255,14 @@ def test_training_time_acting_equals_predict_loop(graph_acting):
             np.testing.assert_allclose(state[level], context[level], rtol=0, atol=1e-3 if graph_acting else 0)
         if graph_acting:  # step by step: the rounding of one step (amplified by LayerNorm over 4 units) is not carried on
             state = tuple(context)
+
+
+def test_set_training_mode_sets_every_flag_as_module_train():
+    """SB3 switches the mode at every collection and update: ARQ's faster switch sets the flags nn.Module.train sets."""
+    policy, reference = make_policy(), make_policy()
+    for mode in (False, True, False):
+        policy.set_training_mode(mode)
+        reference.train(mode)
+        flags = [(name, module.training) for name, module in policy.named_modules()]
+        assert flags == [(name, module.training) for name, module in reference.named_modules()]
+        assert {flag for _, flag in flags} == {mode}

@@ -386,3 +386,11 @@ def test_the_published_entries_list_every_setting(env_id):
     learnt = set(inspect.signature(ARQ).parameters) - IMPLEMENTATION
     assert learnt - set(kwargs) == set()
     assert set(ARQPolicy.options) - IMPLEMENTATION - set(kwargs["policy_kwargs"]) == set()
+
+
+def test_entry_settings_reads_a_file_without_a_default_entry():
+    """arq_cpu.yml has no ``default`` entry: its own entries are read, and a missing one is named in a ValueError."""
+    n_timesteps, _, kwargs = entry_settings("MinAtar/Breakout-v1", "arq_cpu")
+    assert n_timesteps == 250_000 and kwargs["batch_size"] == 32
+    with pytest.raises(ValueError, match="no entry for env_id='CartPole-v1' and no 'default' one"):
+        entry_settings("CartPole-v1", "arq_cpu")

@@ -243,6 +243,15 @@ class ARQPolicy(BasePolicy):
         hs, qs = self.q_net(self.flatten_obs(obs), context)
         return self.greedy_action(qs), hs
 
+    def set_training_mode(self, mode: bool) -> None:
+        """
+        SB3's switch between training and evaluation mode (it calls it at every collection and every ``train()``): the
+        ``training`` flag of every module, as ``nn.Module.train`` sets it, without its recursion through
+        ``nn.Module.__setattr__`` (about 4x faster for a three-cell policy: a few percent of a CPU run's time).
+        """
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+
     def compile_acting(self, compiled: bool = True) -> None:
         """
         From now on, run ``act``'s greedy step (so ``predict``, and evaluations) through ``torch.compile`` (one fused

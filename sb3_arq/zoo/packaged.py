@@ -59,7 +59,11 @@ def entry_settings(env_id: str, algo: str = "arq") -> tuple[int, Callable[[], "g
 
     with open(hyperparams_path(algo)) as file:
         entries = yaml.safe_load(file)
-    entry = dict(entries.get(env_id, entries["default"]))
+    if env_id not in entries and "default" not in entries:
+        raise ValueError(
+            f"{hyperparams_path(algo)} has no entry for env_id={env_id!r} and no 'default' one; its entries: {list(entries)}"
+        )
+    entry = dict(entries[env_id] if env_id in entries else entries["default"])
     n_timesteps, _ = int(entry.pop("n_timesteps")), entry.pop("policy")
     wrapper = get_wrapper_class({"env_wrapper": entry.pop("env_wrapper", None)}) or (lambda env: env)
     learning_rate = entry.get("learning_rate")
