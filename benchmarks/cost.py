@@ -13,7 +13,9 @@ published sizes), in a fresh process with one torch thread:
   product in its dense form, ``cell_product="dense"``, so that each of its matrix products is counted once) over the
   GEMM rate; the update's time as a multiple of its floor;
 - acting: ``predict`` carrying the context (state passed back) for 1 and 8 envs, and the step of ARQ's collection
-  (``EagerActing``) for 1 env;
+  (``EagerActing``) for 1 env; its floor is a memory floor, since a step multiplies every weight once: the bytes of the
+  online cells' parameters over the rate at which this core reads a tensor of that size (``read_gbps``: the cache
+  level where such a working set lives), for DQN its network's;
 - SB3's DQN (``MlpPolicy``) with the same widths, batch, observations and actions: its update, floor and ``predict``;
 - with ``--compile``: ARQ's update through ``compile_update="default"`` and the collection step through
   ``graph_acting=True`` (an ``ActingGraph`` through torch.compile) for 1 env, each with its first call's time
@@ -56,6 +58,16 @@ def gemm_gflops(repeats: int = 50) -> float:
     """GFLOP/s of a float32 GEMM_SIZE^3 matrix product on this core (the rate the floors divide by)."""
     a, b = th.randn(GEMM_SIZE, GEMM_SIZE), th.randn(GEMM_SIZE, GEMM_SIZE)
     return 2 * GEMM_SIZE**3 / (median_ms(lambda: a @ b, repeats, "cpu") * 1e6)
+
+
+def read_gbps(n_bytes: int, repeats: int = 50) -> float:
+    """GB/s at which this core reads a float32 tensor of ``n_bytes`` (its sum): the rate of the cache level it lives in."""
+    x = th.ones(max(n_bytes // 4, 1))
+    return n_bytes / (median_ms(x.sum, repeats, "cpu") * 1e6)
+
+
+def param_bytes(parameters) -> int:
+    return sum(p.numel() * p.element_size() for p in parameters)
 
 
 def matmul_flops(fn) -> int:
@@ -113,6 +125,8 @@ def measure(config: str, repeats: int, compile_update: bool) -> dict:
         "repeats": repeats,
         "arq_params": sum(p.numel() for p in model.q_net.cells.parameters()),
     }
+    arq_bytes = param_bytes(model.q_net.cells.parameters())
+    result["arq_act_floor_ms"] = arq_bytes / read_gbps(arq_bytes) / 1e6
     result["arq_update_ms"] = median_ms(lambda: model.train(1, batch_size), repeats, "cpu")
     result["arq_update_gflop"] = arq_update_flops(model, batch_size) / 1e9
     obs = np.stack([model.observation_space.sample() for _ in range(8)])
@@ -144,6 +158,8 @@ def measure(config: str, repeats: int, compile_update: bool) -> dict:
         seed=0,
     )
     dqn.learn(PREFILL)
+    dqn_bytes = param_bytes(dqn.q_net.parameters())
+    result["dqn_act_floor_ms"] = dqn_bytes / read_gbps(dqn_bytes) / 1e6
     result["dqn_update_ms"] = median_ms(lambda: dqn.train(1, batch_size), repeats, "cpu")
     result["dqn_update_gflop"] = matmul_flops(lambda: dqn.train(1, batch_size)) / 1e9
     result["dqn_act_ms_1env"] = median_ms(lambda: dqn.predict(obs[:1], deterministic=True), 10 * repeats, "cpu")
@@ -164,12 +180,13 @@ def markdown(report: dict) -> str:
         "this core's float32 "
         f"{GEMM_SIZE}x{GEMM_SIZE}x{GEMM_SIZE} GEMM rate, measured in the same process. DQN: SB3's DQN with the same "
         "widths, batch, observations and actions. A stand-in env has random observations of the task's sizes (its "
-        "simulator is not installed there).",
+        "simulator is not installed there). Acting floor: the bytes of the weights a step reads (ARQ's online cells, "
+        "DQN's network) over the rate at which this core reads a tensor of that size, measured in the same process.",
         "",
         "| configuration | widths, heads, context, batch | GEMM GFLOP/s | ARQ update ms | ARQ floor ms | x floor | "
         "DQN update ms | DQN floor ms | DQN x floor | ARQ / DQN update | act 1 env ms (x DQN predict) | "
-        "act 8 envs ms (x DQN) | collection step 1 env ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "act floor ms (x DQN predict) | DQN act floor ms | act 8 envs ms (x DQN) | collection step 1 env ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         arq_floor, dqn_floor = floor_ms(r, "arq"), floor_ms(r, "dqn")
@@ -179,6 +196,8 @@ def markdown(report: dict) -> str:
             f"{r['dqn_update_ms']:.2f} | {dqn_floor:.3f} | {r['dqn_update_ms'] / dqn_floor:.1f} | "
             f"{r['arq_update_ms'] / r['dqn_update_ms']:.1f} | "
             f"{r['arq_act_ms_1env']:.3f} ({r['arq_act_ms_1env'] / r['dqn_act_ms_1env']:.1f}) | "
+            f"{r['arq_act_floor_ms']:.3f} ({r['arq_act_floor_ms'] / r['dqn_act_ms_1env']:.1f}) | "
+            f"{r['dqn_act_floor_ms']:.4f} | "
             f"{r['arq_act_ms_8envs']:.3f} ({r['arq_act_ms_8envs'] / r['dqn_act_ms_8envs']:.1f}) | "
             f"{r['arq_collect_ms_1env']:.3f} |"
         )
@@ -196,7 +215,8 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"- {r['config']}: update {update:.2f} ms ({update / floor_ms(r, 'arq'):.1f}x floor; eager "
                 f"{r['arq_update_ms']:.2f} ms), first call (compilation) {r['arq_compile_s']:.1f} s; collection step, 1 "
-                f"env, {collect:.3f} ms ({collect / r['dqn_act_ms_1env']:.1f}x DQN's predict; eager "
+                f"env, {collect:.3f} ms ({collect / r['dqn_act_ms_1env']:.1f}x DQN's predict, "
+                f"{collect / r['arq_act_floor_ms']:.1f}x its floor; eager "
                 f"{r['arq_collect_ms_1env']:.3f} ms), first call {r['arq_compiled_collect_compile_s']:.1f} s; predict "
                 f"carrying the context, 1 env, {act:.3f} ms ({act / r['dqn_act_ms_1env']:.1f}x DQN's; eager "
                 f"{r['arq_act_ms_1env']:.3f} ms), first call {r['arq_compiled_act_compile_s']:.1f} s"

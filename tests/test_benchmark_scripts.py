@@ -68,8 +68,8 @@ def test_cost_measures_an_update_beside_its_floor_and_dqn(tmp_path):
     (result,) = json.loads((tmp_path / "cost-cpu.json").read_text())["results"]
     assert result["arq_update_gflop"] > result["dqn_update_gflop"] > 0 and result["gemm_gflops"] > 0
     compiled = ("arq_compiled_update_ms", "arq_compiled_collect_ms_1env", "arq_compiled_act_ms_1env")
-    for key in ("arq_update_ms", "dqn_update_ms", "arq_act_ms_1env", *compiled):
+    for key in ("arq_update_ms", "dqn_update_ms", "arq_act_ms_1env", "arq_act_floor_ms", "dqn_act_floor_ms", *compiled):
         assert result[key] > 0
     text = (tmp_path / "cost-cpu.md").read_text()
     assert "| CartPole-v1 entry | [64, 64], 4, 0, 32 |" in text and "Through torch.compile" in text
-    assert "predict carrying the context, 1 env" in text
+    assert "predict carrying the context, 1 env" in text and "x its floor" in text

@@ -10,11 +10,11 @@ def dense_tanh_product(z1c: th.Tensor, z2n: th.Tensor, h: th.Tensor) -> th.Tenso
     y[b, r] = sum_j tanh(sum_k z2n[b, k, r] z1c[b, k, j]) h[b, j], through autograd.
 
     tanh(m) = 2 sigmoid(2 m) - 1, so y = 2 sigmoid(2 Z2n^T Z1c) h - sum_j h[..., j]: exact up to float round-off (the
-    absolute error of 2 sigmoid(2 m) - 1 is a few units of the last place of 1), and several times cheaper on CPU,
-    where aten's sigmoid is vectorised and its tanh is not (docs/kernels.md). The contraction with h is a row-vector
-    product h^T S^T (a matrix product, also for one row: a batched matrix-vector product is slower on CPU), with S held
-    transposed (``sigmoid_2m_t``) so that its gradient comes back in its own layout. Autograd stores S, one R x d
-    matrix per row, for the backward pass.
+    absolute error of 2 sigmoid(2 m) - 1 is a few units of the last place of 1), and cheaper on CPU: under
+    torch.compile, and in aten on some CPUs (docs/kernels.md). The contraction with h is a row-vector product h^T S^T
+    (a matrix product, also for one row: a batched matrix-vector product is slower on CPU), with S held transposed
+    (``sigmoid_2m_t``) so that its gradient comes back in its own layout. Autograd stores S, one R x d matrix per row,
+    for the backward pass.
 
     :param z1c: Centred Z1, shape (B, H, d).
     :param z2n: Scaled Z2, shape (B, H, R).
