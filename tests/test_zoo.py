@@ -259,10 +259,11 @@ def test_register_in_process():
 def test_packaged_hyperparams():
     files = {algo: yaml.safe_load(Path(hyperparams_path(algo)).read_text()) for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS}
     assert set(files["arq"]) == {"default", *MINATAR_ENV_IDS, *DMC_ENV_IDS, *CLASSIC_CONTROL_IDS}
-    assert set(files["dqn"]) == set(files["qrdqn"]) == set(files["arq_cpu"]) == set(MINATAR_ENV_IDS)
-    # and the dmc grid's tasks with one or two action dimensions (benchmarks/grids.py)
+    assert set(files["dqn"]) == set(files["qrdqn"]) == set(MINATAR_ENV_IDS)
+    # and the dmc grid's tasks with one or two action dimensions (benchmarks/grids.py), for SAC and ARQ's CPU entry
     small = {f"dm_control/{task}-v0" for task in ("cartpole-swingup", "finger-spin", "ball_in_cup-catch")}
     assert set(files["sac"]) == {*DMC_ENV_IDS, *small}
+    assert set(files["arq_cpu"]) == {*MINATAR_ENV_IDS, *small}
     # the installed files are the repository's top-level ones
     if (REPO_ROOT / "hyperparams").is_dir():
         for algo in sb3_arq.zoo.PACKAGED_HYPERPARAMS:
@@ -287,11 +288,17 @@ def test_packaged_hyperparams():
         assert params["gamma"] == 0.99 and params["exploration_final_eps"] == 0.01 and params["context_size"] == 10
         if env_id.startswith("dm_control"):
             assert params["env_wrapper"] == ["sb3_arq.envs.FlattenDictObservation", "sb3_arq.envs.BangBangWrapper"]
-    # ARQ's CPU-sized MinAtar entry (the minatar grid's): one for the five games, learning with DQN's replay start
-    assert all(params == files["arq_cpu"]["MinAtar/Breakout-v1"] for params in files["arq_cpu"].values())
+    # ARQ's CPU-sized entries (the minatar and dmc grids'): one for the five games, learning with DQN's replay start, and
+    # one for the three DMC tasks, learning with SAC's and acting through the bang-bang actions
     cpu = files["arq_cpu"]["MinAtar/Breakout-v1"]
+    assert all(files["arq_cpu"][env_id] == cpu for env_id in MINATAR_ENV_IDS)
     assert cpu["n_timesteps"] == 250_000 and cpu["learning_starts"] == files["dqn"]["MinAtar/Breakout-v1"]["learning_starts"]
     assert eval(cpu["policy_kwargs"], vars(rl_zoo3.exp_manager))["net_arch"] == [64, 64, 64]
+    cpu_dmc = files["arq_cpu"]["dm_control/cartpole-swingup-v0"]
+    assert all(files["arq_cpu"][env_id] == cpu_dmc for env_id in small)
+    assert cpu_dmc["n_timesteps"] == 100_000
+    assert cpu_dmc["learning_starts"] == files["sac"]["dm_control/cartpole-swingup-v0"]["learning_starts"]
+    assert cpu_dmc["env_wrapper"] == ["sb3_arq.envs.FlattenDictObservation", "sb3_arq.envs.BangBangWrapper"]
     # the yml leaves the optimizer to ARQ's default: the reference's Adam with beta2 0.99, one per cell
     policy_kwargs = eval(files["arq"]["MinAtar/Breakout-v1"]["policy_kwargs"], vars(rl_zoo3.exp_manager))
     model = ARQ("MlpPolicy", "MinAtar/Breakout-v1", policy_kwargs={**policy_kwargs, "net_arch": [8, 8]}, device="cpu")
