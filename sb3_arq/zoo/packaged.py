@@ -57,13 +57,13 @@ def entry_settings(env_id: str, algo: str = "arq") -> tuple[int, Callable[[], "g
     from rl_zoo3.utils import get_wrapper_class, linear_schedule
     from stable_baselines3.common.monitor import Monitor
 
-    with open(hyperparams_path(algo)) as file:
+    path = hyperparams_path(algo)
+    with open(path) as file:
         entries = yaml.safe_load(file)
-    if env_id not in entries and "default" not in entries:
-        raise ValueError(
-            f"{hyperparams_path(algo)} has no entry for env_id={env_id!r} and no 'default' one; its entries: {list(entries)}"
-        )
-    entry = dict(entries[env_id] if env_id in entries else entries["default"])
+    key = env_id if env_id in entries else "default"
+    if key not in entries:
+        raise ValueError(f"{path} has no entry for env_id={env_id!r} and no 'default' one; its entries: {list(entries)}")
+    entry = dict(entries[key])
     n_timesteps, _ = int(entry.pop("n_timesteps")), entry.pop("policy")
     wrapper = get_wrapper_class({"env_wrapper": entry.pop("env_wrapper", None)}) or (lambda env: env)
     learning_rate = entry.get("learning_rate")
