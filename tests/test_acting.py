@@ -134,6 +134,15 @@ def test_auto_compiles_a_long_cpu_run_and_keeps_a_short_one_eager(tmp_path):
     assert loaded._compiled_cell_losses is None and isinstance(loaded._actor, EagerActing)
 
 
+def test_verbose_says_when_a_run_compiles(capsys):
+    """With verbose=1 a run that compiles says so (its first update pauses for the build), a run that does not is silent."""
+    model = ARQ("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, verbose=1, seed=0, device="cpu")
+    model._setup_learn(100)
+    assert "torch.compile" not in capsys.readouterr().out
+    model._setup_learn(model.learning_starts + AUTO_COMPILE_STEPS)
+    assert "ARQ: this run's update and acting step go through torch.compile" in capsys.readouterr().out
+
+
 def test_auto_without_a_cpp_compiler_warns_and_runs_eagerly(monkeypatch):
     """Inductor builds CPU kernels with a C++ compiler: without one, "auto" says so and stays eager."""
     monkeypatch.setattr(th._inductor.config.cpp, "cxx", ("no-such-c++-compiler",))

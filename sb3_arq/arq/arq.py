@@ -439,6 +439,12 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
                 "random actions and no update; learn(..., progress_bar=True) (rl-zoo3: --progress) shows the steps per "
                 "second and the time left."
             )
+        if self.verbose >= 1 and self._compiles:
+            print(
+                "ARQ: this run's update and acting step go through torch.compile: their first calls compile them (on a "
+                "machine's first run, inductor also builds their C++ kernels, which its on-disk cache keeps for later "
+                "runs); compile_update=None, graph_acting=False run them eagerly."
+            )
         self.exploration_rate = self._exploration_rate()  # the first step's epsilon (then _on_step updates it)
         return total_timesteps, callback
 
