@@ -7,6 +7,7 @@ branches (capture, Triton at the published sizes, CUDA memory) run only there.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,10 +57,12 @@ def test_throughput_measures_arq_beside_dqn_on_the_small_configuration(tmp_path)
     assert "| small (CPU) |" in (tmp_path / "throughput-cpu-small.md").read_text()
 
 
-def test_profile_update_writes_the_operator_table(tmp_path):
-    run_script("profile_update.py", *"--config small --updates 1".split(), "--out", str(tmp_path))
+def test_profile_update_writes_the_phases_and_the_operator_table(tmp_path):
+    run_script("profile_update.py", *"--config small --updates 2".split(), "--out", str(tmp_path))
     text = (tmp_path / "profile-cpu.txt").read_text()
-    assert text.startswith("python benchmarks/profile_update.py --config small --updates 1")
+    assert text.startswith("python benchmarks/profile_update.py --config small --updates 2")
+    phases = re.search(r"sampling ([\d.]+) ms, the cells' losses ([\d.]+) ms, .* optimizer steps ([\d.]+) ms", text)
+    assert all(float(ms) > 0 for ms in phases.groups())
     assert "Self CPU" in text
 
 
