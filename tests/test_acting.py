@@ -135,12 +135,15 @@ def test_auto_compiles_a_long_cpu_run_and_keeps_a_short_one_eager(tmp_path):
 
 
 def test_verbose_says_when_a_run_compiles(capsys):
-    """With verbose=1 a run that compiles says so (its first update pauses for the build), a run that does not is silent."""
+    """With verbose=1 a run says what torch.compile runs (its first update pauses for the build); an eager run is silent."""
     model = ARQ("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, verbose=1, seed=0, device="cpu")
     model._setup_learn(100)
     assert "torch.compile" not in capsys.readouterr().out
     model._setup_learn(model.learning_starts + AUTO_COMPILE_STEPS)
-    assert "ARQ: this run's update and acting step go through torch.compile" in capsys.readouterr().out
+    assert "ARQ: torch.compile runs this run's update and acting step;" in capsys.readouterr().out
+    model = ARQ("MlpPolicy", "CartPole-v1", compile_update="default", graph_acting=False, verbose=1, device="cpu")
+    model._setup_learn(100)
+    assert "ARQ: torch.compile runs this run's update;" in capsys.readouterr().out
 
 
 def test_auto_without_a_cpp_compiler_warns_and_runs_eagerly(monkeypatch):

@@ -439,11 +439,19 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
                 "random actions and no update; learn(..., progress_bar=True) (rl-zoo3: --progress) shows the steps per "
                 "second and the time left."
             )
-        if self.verbose >= 1 and self._compiles:
+        compiled = [
+            part
+            for part, on in (
+                ("update", self._compiled_cell_losses is not None),
+                ("acting step", isinstance(self._actor, ActingGraph) and self.device.type != "cuda"),
+            )
+            if on
+        ]
+        if self.verbose >= 1 and compiled:
             print(
-                "ARQ: this run's update and acting step go through torch.compile: their first calls compile them (on a "
-                "machine's first run, inductor also builds their C++ kernels, which its on-disk cache keeps for later "
-                "runs); compile_update=None, graph_acting=False run them eagerly."
+                f"ARQ: torch.compile runs this run's {' and '.join(compiled)}; the first call compiles (on a machine's "
+                "first run inductor also builds C++ kernels, which its on-disk cache keeps for later runs); "
+                "compile_update=None, graph_acting=False run eagerly."
             )
         self.exploration_rate = self._exploration_rate()  # the first step's epsilon (then _on_step updates it)
         return total_timesteps, callback
