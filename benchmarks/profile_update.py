@@ -35,9 +35,10 @@ def phase_ms(model, updates: int) -> dict[str, float]:
         return call
 
     model.replay_buffer.sample = timed("sample", sample)
+    update, timed_losses = timed("update", model._update), timed("losses", cell_losses)
     try:
         for _ in range(updates):
-            timed("update", model._update)(timed("losses", cell_losses), model.batch_size)
+            update(timed_losses, model.batch_size)
     finally:
         del model.replay_buffer.sample  # back to the class's method
     medians = {name: statistics.median(values) * 1e3 for name, values in times.items()}

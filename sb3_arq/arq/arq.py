@@ -439,14 +439,11 @@ class ARQ(SafeFiles, OffPolicyAlgorithm):
                 "random actions and no update; learn(..., progress_bar=True) (rl-zoo3: --progress) shows the steps per "
                 "second and the time left."
             )
-        compiled = [
-            part
-            for part, on in (
-                ("update", self._compiled_cell_losses is not None),
-                ("acting step", isinstance(self._actor, ActingGraph) and self.device.type != "cuda"),
-            )
-            if on
-        ]
+        compiled = []  # what torch.compile runs (off CUDA an ActingGraph's step is compiled, on CUDA captured)
+        if self._compiled_cell_losses is not None:
+            compiled.append("update")
+        if isinstance(self._actor, ActingGraph) and self.device.type != "cuda":
+            compiled.append("acting step")
         if self.verbose >= 1 and compiled:
             print(
                 f"ARQ: torch.compile runs this run's {' and '.join(compiled)}; the first call compiles (on a machine's "
