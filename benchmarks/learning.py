@@ -9,7 +9,9 @@ Learning-curve benchmark: a grid {algorithms} x {tasks} x {seeds} (``benchmarks/
 A run is one ``python -m sb3_arq.train`` process logging to ``<log-root>/<grid>/<variant>/<algo>/<Env-Name>_<id>/``
 (rl-zoo3's run folder). It is finished when its ``args.yml`` has its command's arguments, its ``config.yml`` the
 hyperparameter entry it would read now, and its ``evaluations.npz`` reaches the budget; unfinished attempts are deleted
-before it starts again. The report: ``benchmarks/results/<grid>.*``.
+before it starts again. The runner writes a finished run's CPU time into its folder (``cpu_seconds.txt``): beside the
+wall time, it is the time per run that does not depend on the machine's other load. The report:
+``benchmarks/results/<grid>.*``.
 
 The logs are not committed; the ledger of finished runs is: ``benchmarks/results/ledger/<grid>.json`` keeps every
 evaluation of every finished run with the run's fingerprint (its rl-zoo3 arguments and the hyperparameter file's entry
@@ -25,6 +27,7 @@ import functools
 import hashlib
 import json
 import os
+import resource
 import shlex
 import shutil
 import subprocess
@@ -52,7 +55,8 @@ FLAGS = {"n_timesteps": "-n", "log_folder": "-f", "hyperparams": "-params"}  # t
 MATCHED = ("algo", "env", "seed", "n_timesteps", "eval_freq", "eval_episodes")  # with -params: identify a run's folder
 CONTINUOUS_ALGOS = ("sac",)  # evaluated greedily whatever the grid's protocol (no epsilon-greedy action)
 BOOTSTRAP_RESAMPLES = 10_000  # of the interquartile mean's 95% confidence interval
-COLUMNS = ["variant", "env", "seed", "run_dir", "timesteps", "mean_return", "seconds", "fingerprint", "source"]
+COLUMNS = ["variant", "env", "seed", "run_dir", "timesteps", "mean_return", "seconds", "cpu_seconds", "fingerprint", "source"]
+CPU_FILE = "cpu_seconds.txt"  # in a finished run's folder: its CPU time, written by the runner (``children_cpu_seconds``)
 MACHINE_PATHS = ("log_folder", "conf_file")  # arguments that name paths of one machine: not in a run's fingerprint
 
 
@@ -242,6 +246,22 @@ def missing_runs(grid: dict, grid_name: str, log_root: Path, results_dir: Path, 
     return todo
 
 
+def children_cpu_seconds() -> float:
+    """
+    User + system CPU seconds of this process's ended child processes and of the ones they waited for (the run's
+    inductor compile workers among them): the difference across one run, with no other child ending meanwhile (one run
+    at a time per runner or Ray worker), is the run's CPU time, which other load on the machine does not inflate as
+    it does the wall time.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def record_cpu_seconds(run_dir: Path, seconds: float) -> None:
+    """Keep a finished run's CPU time in its folder (``collect`` reads it; runs without the file report none)."""
+    atomic_write_text(run_dir / CPU_FILE, f"{seconds:.1f}\n")
+
+
 def run_environment(grid: dict) -> dict:
     """Environment variables added to every run's: no display, unbuffered output, the grid's torch threads."""
     threads = {"OMP_NUM_THREADS": str(grid["num_threads"]), "MKL_NUM_THREADS": str(grid["num_threads"])}
@@ -273,20 +293,24 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, runs
             name = f"({index}/{len(todo)}) {run['variant']} {run['env']} seed {run['seed']}"
             command, output = train_command(grid, run, log_root, grid_name), output_path(run, log_root, grid_name)
             log(f"{name}: {shlex.join(['python', *command[1:]])}  (output: {output})")
-            start, env = time.time(), {**os.environ, **run_environment(grid)}
+            start, cpu_start, env = time.time(), children_cpu_seconds(), {**os.environ, **run_environment(grid)}
             with open(output, "w") as file:
                 code = subprocess.run(command, cwd=REPO, env=env, stdout=file, stderr=subprocess.STDOUT).returncode
-            if code != 0 or find_attempts(grid, run, log_root, grid_name)[0] is None:
+            run_dir = find_attempts(grid, run, log_root, grid_name)[0]
+            if code != 0 or run_dir is None:
                 log(f"{name}: FAILED (exit code {code}, no finished run folder), see {output}")
                 continue
-            log(f"{name}: done in {time.time() - start:.0f} s")
+            cpu_seconds = children_cpu_seconds() - cpu_start
+            record_cpu_seconds(run_dir, cpu_seconds)
+            log(f"{name}: done in {time.time() - start:.0f} s ({cpu_seconds:.0f} s of CPU time)")
             write_report(grid, grid_name, log_root, results_dir)
 
 
 def collect(grid: dict, grid_name: str, log_root: Path, results_dir: Path | None = None) -> pd.DataFrame:
     """
     One row per evaluation of every finished run (``COLUMNS``: variant, env, seed, run folder, timesteps, mean return,
-    seconds, fingerprint, source): from its logs, else (with ``results_dir``) as recorded in the ledger.
+    seconds (training wall time), CPU seconds (the whole run's, NaN where the runner did not record it), fingerprint,
+    source): from its logs, else (with ``results_dir``) as recorded in the ledger.
     """
     recorded = recorded_runs(grid, grid_name, log_root, results_dir) if results_dir is not None else None
     frames = []
@@ -295,10 +319,13 @@ def collect(grid: dict, grid_name: str, log_root: Path, results_dir: Path | None
         if run_dir is not None:
             evaluations = np.load(run_dir / "evaluations.npz")
             start, end = run_dir / env_name(run["env"]) / "args.yml", run_dir / f"{env_name(run['env'])}.zip"
-            seconds = end.stat().st_mtime - start.stat().st_mtime if end.is_file() else np.nan  # training wall time
+            times = {
+                "seconds": end.stat().st_mtime - start.stat().st_mtime if end.is_file() else np.nan,  # training wall time
+                "cpu_seconds": float((run_dir / CPU_FILE).read_text()) if (run_dir / CPU_FILE).is_file() else np.nan,
+            }
             curve = {"timesteps": evaluations["timesteps"], "mean_return": evaluations["results"].mean(axis=1)}
             run_id = {"fingerprint": fingerprint(grid, run, log_root, grid_name), "source": "logs"}
-            frames.append(pd.DataFrame({**run, "run_dir": display_path(run_dir), **curve, "seconds": seconds, **run_id}))
+            frames.append(pd.DataFrame({**run, "run_dir": display_path(run_dir), **curve, **times, **run_id}))
         elif recorded is not None:
             same_run = recorded[["variant", "env", "seed"]].eq(pd.Series(run)).all(axis=1)
             frames.append(recorded[same_run].assign(source="ledger"))
@@ -353,15 +380,20 @@ def probability_of_improvement(x: list[np.ndarray], y: list[np.ndarray]) -> tupl
 
 def summarise(data: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
     """
-    Per task and variant: number of seeds, mean and standard error over seeds of the final and best return and time;
+    Per task and variant: number of seeds, mean and standard error over seeds of the final and best return, the wall
+    time and the CPU time (none unless every seed has one);
     the final return's interquartile mean and its 95% confidence interval (``iqm_interval``: columns ``final, iqm``,
     ``iqm_low``, ``iqm_high``) and, for a task with a target, the fraction of seeds whose final return reaches it
     (``final, reached``).
     """
     per_seed = data.groupby(["env", "variant", "seed"]).agg(
-        final=("mean_return", "last"), best=("mean_return", "max"), seconds=("seconds", "first")
+        final=("mean_return", "last"),
+        best=("mean_return", "max"),
+        seconds=("seconds", "first"),
+        cpu=("cpu_seconds", "first"),
     )
-    summary = per_seed.groupby(["env", "variant"]).agg(["size", "mean", "sem"])  # columns (final|best|seconds, statistic)
+    summary = per_seed.groupby(["env", "variant"]).agg(["size", "mean", "sem"])  # columns (final|best|seconds|cpu, statistic)
+    summary.loc[per_seed["cpu"].isna().groupby(level=["env", "variant"]).any(), "cpu"] = np.nan  # a mean of all seeds or none
     if len(per_seed):
         robust = per_seed["final"].groupby(level=["env", "variant"]).apply(iqm_interval).unstack()
         target = per_seed.index.get_level_values("env").map((targets or {}).get).to_numpy(dtype=float)
@@ -380,24 +412,28 @@ def summary_table(grid: dict, summary: pd.DataFrame, env_id: str) -> list[str]:
     """
     The markdown table of one task: per variant the seeds, the final return (mean +- SE, and its interquartile mean
     with the 95% bootstrap confidence interval), the share of seeds reaching the task's target (if it has one), the best
-    return (mean +- SE) and the training time.
+    return (mean +- SE), the training (wall) time and, once some run of the grid has it, the CPU time of the whole run.
     """
     target = task_setting(grid, env_id, "target")
     reached = [] if target is None else [f"final >= {target:g}"]
+    cpu = ["CPU time per run"] if summary["cpu", "mean"].notna().any() else []
     lines = [f"| {env_id}, {task_setting(grid, env_id, 'n_timesteps'):,} env steps | n | final return | final IQM [95% CI] |"]
-    lines[0] += "".join(f" {column} |" for column in [*reached, "best return", "training time per run"])
-    lines.append("|---" * (6 + len(reached)) + "|")
+    lines[0] += "".join(f" {column} |" for column in [*reached, "best return", "training time per run", *cpu])
+    lines.append("|---" * (6 + len(reached) + len(cpu)) + "|")
     for name in task_variants(grid, env_id):
         label, row = grid["variants"][name]["label"], summary.loc[(env_id, name)] if (env_id, name) in summary.index else None
         if row is None:
-            lines.append(f"| {label} | 0 |" + " - |" * (4 + len(reached)))
+            lines.append(f"| {label} | 0 |" + " - |" * (4 + len(reached) + len(cpu)))
             continue
         n = int(row["final", "size"])
         final, best = fmt(row["final", "mean"], row["final", "sem"]), fmt(row["best", "mean"], row["best", "sem"])
         iqm = f"{row['final', 'iqm']:.2f} [{row['final', 'iqm_low']:.2f}, {row['final', 'iqm_high']:.2f}]"
         share = [] if target is None else [f"{round(row['final', 'reached'] * n)} of {n}"]
-        wall = "-" if np.isnan(row["seconds", "mean"]) else f"{row['seconds', 'mean'] / 60:.1f} min"
-        lines.append(f"| {label} | {n} | {final} | {iqm} |" + "".join(f" {cell} |" for cell in [*share, best, wall]))
+        wall, cpu_time = (
+            "-" if np.isnan(row[key, "mean"]) else f"{row[key, 'mean'] / 60:.1f} min" for key in ("seconds", "cpu")
+        )
+        cells = [*share, best, wall, *([cpu_time] if cpu else [])]
+        lines.append(f"| {label} | {n} | {final} | {iqm} |" + "".join(f" {cell} |" for cell in cells))
     return lines
 
 

@@ -27,12 +27,13 @@ from tqdm import tqdm
 
 
 @ray.remote(max_retries=0)  # the driver retries a failed run itself, once
-def run_task(command: list[str], cwd: str, env: dict, output: str, algo_dir: str, prefix: str) -> int:
+def run_task(command: list[str], cwd: str, env: dict, output: str, algo_dir: str, prefix: str) -> tuple[int, float]:
     """
-    Run one rl-zoo3 command on a Ray worker, output to ``output``; return its exit code. rl-zoo3 picks the run folder
+    Run one rl-zoo3 command on a Ray worker, output to ``output``; return its exit code and CPU seconds
+    (``learning.children_cpu_seconds``: a worker runs one task at a time). rl-zoo3 picks the run folder
     ``<algo_dir>/<prefix><id>`` from the existing ones: the start is locked until the new folder exists.
     """
-    algo_dir, process = Path(algo_dir), None
+    algo_dir, process, cpu_start = Path(algo_dir), None, learning.children_cpu_seconds()
     algo_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(algo_dir.parent / f".{prefix}start.lock"), open(output, "w") as file:
@@ -41,7 +42,7 @@ def run_task(command: list[str], cwd: str, env: dict, output: str, algo_dir: str
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=file, stderr=subprocess.STDOUT)
             while process.poll() is None and not set(algo_dir.glob(prefix + "*")) - before:
                 time.sleep(0.2)
-        return process.wait()
+        return process.wait(), learning.children_cpu_seconds() - cpu_start
     finally:  # cancelled (the driver was interrupted): end the run with the task
         if process is not None and process.poll() is None:
             process.kill()
@@ -76,11 +77,13 @@ def run_grid(grid: dict, grid_name: str, log_root: Path, results_dir: Path, reso
             for ref in ready:
                 run, attempt, output = pending.pop(ref)
                 try:
-                    code = ray.get(ref)
+                    code, cpu_seconds = ray.get(ref)
                 except ray.exceptions.RayError as error:  # the worker died
                     code = f"{type(error).__name__}"
                 name = f"{run['variant']} {run['env']} seed {run['seed']}"
-                if code == 0 and learning.find_attempts(grid, run, log_root, grid_name)[0] is not None:
+                run_dir = learning.find_attempts(grid, run, log_root, grid_name)[0] if code == 0 else None
+                if run_dir is not None:
+                    learning.record_cpu_seconds(run_dir, cpu_seconds)
                     bar.update()
                     learning.write_report(grid, grid_name, log_root, results_dir)
                 elif attempt == 1:

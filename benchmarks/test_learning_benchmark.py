@@ -44,6 +44,7 @@ def test_summary_is_mean_and_standard_error_over_seeds():
     data = pd.DataFrame(
         {"env": "E", "variant": ["a"] * 6 + ["b"] * 2, "seed": [0, 0, 1, 1, 2, 2, 0, 0], "seconds": 60.0}
         | {"timesteps": [1, 2] * 4, "mean_return": [5.0, 1.0, 2.0, 2.0, 0.0, 3.0, 4.0, 7.0]}
+        | {"cpu_seconds": [30.0, 30.0, 60.0, 60.0, 90.0, 90.0, np.nan, np.nan]}
     )
     summary = learning.summarise(data)
     a, b = summary.loc[("E", "a")], summary.loc[("E", "b")]
@@ -52,6 +53,17 @@ def test_summary_is_mean_and_standard_error_over_seeds():
         10 / 3
     )
     assert b["final", "size"] == 1 and np.isnan(b["final", "sem"]) and a["seconds", "mean"] == 60.0
+    assert a["cpu", "mean"] == 60.0 and np.isnan(b["cpu", "mean"])  # b's run has no CPU time recorded
+    # CPU time: the mean over every seed or none (a mean over some seeds would not compare with another variant's)
+    partly = learning.summarise(data.assign(cpu_seconds=data["cpu_seconds"].where(data["seed"] != 2))).loc[("E", "a")]
+    assert np.isnan(partly["cpu", "mean"]) and partly["seconds", "mean"] == 60.0
+    grid = {"variants": {"a": {"label": "A"}, "b": {"label": "B"}}, "blocks": [{"tasks": ["E"], "variants": ["a", "b"]}]}
+    grid |= {"per_task": {}, "n_timesteps": 2}
+    table = learning.summary_table(grid, summary, "E")
+    assert table[0].endswith("| best return | training time per run | CPU time per run |")
+    assert table[2].endswith("| 1.0 min | 1.0 min |") and table[3].endswith("| 1.0 min | - |")
+    no_cpu = learning.summarise(data.assign(cpu_seconds=np.nan))  # runs from before the runner recorded CPU time
+    assert learning.summary_table(grid, no_cpu, "E")[0].endswith("| best return | training time per run |")
     assert learning.fmt(b["final", "mean"], b["final", "sem"]) == "7.00" and learning.fmt(2.0, 0.5) == "2.00 +- 0.50"
     # no target: no share of seeds reaching it; one seed: its return, an empty interval
     assert np.isnan(a["final", "reached"]) and b["final", "iqm"] == b["final", "iqm_low"] == b["final", "iqm_high"] == 7.0
@@ -61,6 +73,7 @@ def test_interquartile_mean_interval_and_targets():
     """The IQM: the mean of the middle half of the final returns, inside its bootstrap interval; targets count seeds."""
     finals = [10.0, 500.0, 480.0, 20.0, 490.0, 30.0, 400.0, 470.0, 9.0, 500.0]  # one final evaluation per seed
     data = pd.DataFrame({"env": "E", "variant": "a", "seed": range(10), "timesteps": 1, "mean_return": finals, "seconds": 1.0})
+    data["cpu_seconds"] = np.nan
     row = learning.summarise(data, {"E": 475}).loc[("E", "a")]
     middle = np.sort(finals)[2:8]  # 10 seeds: the lowest and the highest 2 (25% of 10, rounded down) are cut
     assert row["final", "iqm"] == pytest.approx(middle.mean())
@@ -164,6 +177,8 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
         folders[run["variant"], run["seed"]] = finished
         evaluations = np.load(finished / "evaluations.npz")
         assert evaluations["timesteps"].tolist() == [300, 600] and evaluations["results"].shape == (2, 2)
+        # The run's CPU time, recorded by the runner: at least the start of a process that imports torch and rl-zoo3
+        assert 1.0 < float((finished / learning.CPU_FILE).read_text()) < 900.0
 
     # No finished run (another log root): a committed report is not overwritten
     assert learning.write_report(SMOKE, "smoke", tmp_path / "no-logs", tmp_path / "results") is None
@@ -177,7 +192,8 @@ def test_smoke_grid_runs_resumes_and_aggregates(sequential, capsys, tmp_path):
         best = learning.fmt(np.mean([r.max() for r in returns]), np.std([r.max() for r in returns], ddof=1) / np.sqrt(2))
         finals = sorted(r[-1] for r in returns)  # 2 seeds: the interquartile mean trims nothing
         iqm = f"{np.mean(finals):.2f} [{finals[0]:.2f}, {finals[1]:.2f}]"  # the bootstrap's interval spans the two
-        assert f"| {label} | 2 | {final} | {iqm} | {best} |" in report
+        cpu_minutes = np.mean([float((folders[name, seed] / learning.CPU_FILE).read_text()) for seed in (0, 1)]) / 60
+        assert f"| {label} | 2 | {final} | {iqm} | {best} |" in report and f" min | {cpu_minutes:.1f} min |" in report
     assert "Finished runs: 4 of 4" in report and "epsilon 0.05 for every discrete-action algorithm, as in the paper" in report
     assert (results / "smoke.png").stat().st_size > 0 and len(
         pd.read_json(results / "smoke.json", typ="series")["summary"]
@@ -322,5 +338,5 @@ def test_ray_grid_retries_reports_restarts_and_matches_sequential(sequential, tm
     pd.testing.assert_frame_equal(summaries[0][["final", "best"]], summaries[1][["final", "best"]])
     tables = [learning.summary_table(SMOKE, summary, "MinAtar/Breakout-v1") for summary in summaries]
     print("\n".join(tables[0]))
-    assert [line.rsplit("|", 2)[0] for line in tables[0]] == [line.rsplit("|", 2)[0] for line in tables[1]]  # but time
+    assert [line.rsplit("|", 3)[0] for line in tables[0]] == [line.rsplit("|", 3)[0] for line in tables[1]]  # but times
     assert "Finished runs: 4 of 4" in (results / "smoke.md").read_text()

@@ -76,3 +76,14 @@ def test_cost_measures_an_update_beside_its_floor_and_dqn(tmp_path):
     text = (tmp_path / "cost-cpu.md").read_text()
     assert "| CartPole-v1 entry | [64, 64], 4, 0, 32 |" in text and "Through torch.compile" in text
     assert "predict carrying the context, 1 env" in text and "x its floor" in text
+
+
+def test_defaults_times_arq_and_dqn_in_wall_and_cpu_time(tmp_path):
+    run_script("defaults.py", *"--seeds 0 --steps 1500".split(), "--out", str(tmp_path))
+    runs = json.loads((tmp_path / "defaults-cartpole.json").read_text())["runs"]
+    assert [run["algo"] for run in runs] == ["ARQ", "DQN"]
+    # one torch thread, nothing else in the process: its CPU time cannot exceed the wall time by much (a compiler process)
+    assert all(0 < run["cpu_seconds"] < 1.5 * run["seconds"] + 1 for run in runs)
+    text = (tmp_path / "defaults-cartpole.md").read_text()
+    assert "`learn(1500)` with every default" in text and "| CPU time per run (s), mean |" in text
+    assert re.search(r"ARQ's time per run over DQN's: [\d.]+x in wall time, [\d.]+x in CPU time", text)
