@@ -161,23 +161,27 @@ def make_arq(config: str, device: str, policy_kwargs: dict | None = None, **kwar
     return model
 
 
-def times_ms(fn, repeats: int, device: str) -> list[float]:
-    """Wall times in milliseconds of ``repeats`` calls of fn() after one warm-up call, on CUDA between synchronisations."""
+def times_ms(fn, repeats: int, device: str, clock=time.perf_counter) -> list[float]:
+    """
+    Times in milliseconds of ``repeats`` calls of fn() after one warm-up call, on CUDA between synchronisations: wall
+    times, or by ``clock`` (``time.thread_time``: this thread's CPU time, which other processes do not inflate; the
+    work of one torch thread on CPU, backward included, runs in the calling thread).
+    """
     fn()
     times = []
     for _ in range(repeats):
         if device == "cuda":
             th.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if device == "cuda":
             th.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
+        times.append((clock() - start) * 1000)
     return times
 
 
-def median_ms(fn, repeats: int, device: str) -> float:
-    return statistics.median(times_ms(fn, repeats, device))
+def median_ms(fn, repeats: int, device: str, clock=time.perf_counter) -> float:
+    return statistics.median(times_ms(fn, repeats, device, clock))
 
 
 def peak_rss_mb() -> float:

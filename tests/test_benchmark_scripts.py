@@ -70,12 +70,15 @@ def test_cost_measures_an_update_beside_its_floor_and_dqn(tmp_path):
     run_script("cost.py", *"--configs cartpole --repeats 2 --compile".split(), "--out", str(tmp_path))
     (result,) = json.loads((tmp_path / "cost-cpu.json").read_text())["results"]
     assert result["arq_update_gflop"] > result["dqn_update_gflop"] > 0 and result["gemm_gflops"] > 0
+    # One tanh per element of every cell's d x d M: the online cells at s (the taken action) and at s' (both actions),
+    # the target cells at s' (the online cells' choice); 2 cells of d = 64, batch 32, no context
+    assert result["arq_update_tanh"] == 2 * 32 * 64 * 64 * (1 + 2 + 1) and result["sigmoid_per_ns"] > 0
     compiled = ("arq_compiled_update_ms", "arq_compiled_collect_ms_1env", "arq_compiled_act_ms_1env")
     for key in ("arq_update_ms", "dqn_update_ms", "arq_act_ms_1env", "arq_act_floor_ms", "dqn_act_floor_ms", *compiled):
         assert result[key] > 0
     text = (tmp_path / "cost-cpu.md").read_text()
     assert "| CartPole-v1 entry | [64, 64], 4, 0, 32 |" in text and "Through torch.compile" in text
-    assert "predict carrying the context, 1 env" in text and "x its floor" in text
+    assert "predict carrying the context, 1 env" in text and "x its floor" in text and "x both floors;" in text
 
 
 def test_defaults_times_arq_and_dqn_in_wall_and_cpu_time(tmp_path):
