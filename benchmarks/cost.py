@@ -93,7 +93,7 @@ def read_gbps(n_bytes: int, repeats: int = 50) -> float:
 def sigmoid_per_ns(repeats: int = 50) -> float:
     """
     Elements per nanosecond of the fastest float32 sigmoid on this core: aten's (in place) or inductor's (torch.compile,
-    vectorised), on ``SIGMOID_SIZE`` elements. tanh(m) = 2 sigmoid(2 m) - 1 costs the same and is slower in aten here.
+    vectorised), on ``SIGMOID_SIZE`` elements: the cells compute tanh(m) as 2 sigmoid(2 m) - 1 on CPU (docs/kernels.md).
     """
     x, out, compiled = th.randn(SIGMOID_SIZE), th.empty(SIGMOID_SIZE), th.compile(th.sigmoid)
     ms = min(cpu_ms(lambda: th.sigmoid(x, out=out), repeats), cpu_ms(lambda: compiled(x), repeats))

@@ -20,11 +20,11 @@ import time
 
 import pandas as pd
 import torch as th
-import torch._inductor.config
 from common import argument_parser, describe_run, markdown_header, write_results
 from learning import children_cpu_seconds, iqm_interval
 from stable_baselines3 import DQN
 from stable_baselines3.common.evaluation import evaluate_policy
+from torch._inductor import config as inductor_config
 
 from sb3_arq import ARQ
 
@@ -36,7 +36,7 @@ EVAL_EPISODES = 10
 def run_seed(seed: int, steps: int) -> list[dict]:
     """Both algorithms with every default at one seed: final greedy return, wall and CPU time of learn()."""
     th.set_num_threads(1)
-    torch._inductor.config.compile_threads = 1  # no pool of compile workers, whose CPU time would not be counted
+    inductor_config.compile_threads = 1  # no pool of compile workers, whose CPU time would not be counted
     rows = []
     for name, algo in (("ARQ", ARQ), ("DQN", DQN)):
         start, cpu_start = time.perf_counter(), time.process_time() + children_cpu_seconds()
